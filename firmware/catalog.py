@@ -1,0 +1,617 @@
+"""The catalog: documents, pages, OCR text and the audit log in one SQLite file.
+
+Why one file: a state change and its audit record must commit together, so a power cut
+can never leave a transition without its audit event or the reverse. SQLite runs in WAL
+mode with ``synchronous=FULL`` (a committed transition survives a power cut). All writes
+come from the kiosk service process (workers only compute), under one lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from firmware import states
+from firmware.states import DocState, PageState
+from firmware.textfold import fold, nfc
+
+GENESIS_HASH = "0" * 64
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_id(prefix: str) -> str:
+    """Sortable, readable id: prefix, UTC time to the millisecond, 4 random hex digits."""
+    now = datetime.now(UTC)
+    return f"{prefix}{now:%Y%m%d-%H%M%S}{now.microsecond // 1000:03d}-{secrets.token_hex(2)}"
+
+
+class NotFound(KeyError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------
+# Migrations: append only. Each runs in one transaction with its version row.
+# ---------------------------------------------------------------------------------------
+def _m1(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE documents (
+            id TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT 'camera',
+            confidentiality TEXT NOT NULL DEFAULT 'thuong',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            page_count INTEGER NOT NULL DEFAULT 0,
+            sha256 TEXT,
+            content_sha256 TEXT,
+            pdf_path TEXT,
+            pdf_size INTEGER,
+            error_code TEXT,
+            error_message TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}'
+        )"""
+    )
+    db.execute("CREATE INDEX documents_state ON documents(state)")
+    db.execute(
+        """
+        CREATE TABLE pages (
+            id TEXT PRIMARY KEY,
+            doc_id TEXT NOT NULL REFERENCES documents(id),
+            seq INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            frame_path TEXT NOT NULL,
+            frame_sha256 TEXT NOT NULL,
+            preview_path TEXT,
+            image_path TEXT,
+            ocr_path TEXT,
+            quad TEXT,
+            paper TEXT,
+            quality TEXT,
+            rotation INTEGER NOT NULL DEFAULT 0,
+            ocr_conf REAL,
+            error_code TEXT,
+            error_message TEXT,
+            replaces TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX pages_doc ON pages(doc_id, seq)")
+    db.execute(
+        """
+        CREATE VIRTUAL TABLE page_text USING fts5(
+            doc_id UNINDEXED, page_id UNINDEXED, text, folded, tokenize='unicode61'
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            doc_id TEXT,
+            page_id TEXT,
+            details TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE
+        )"""
+    )
+    db.execute(
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END"
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Any]] = [
+    (1, "documents, pages, page_text (FTS5), audit", _m1),
+]
+
+
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def audit_hash(prev_hash: str, record: dict[str, Any]) -> str:
+    """Hash of one audit record chained to the previous one (the record without its hashes)."""
+    return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(record)).hexdigest()
+
+
+@dataclass
+class AuditVerdict:
+    ok: bool
+    records: int
+    head: str
+    problem: str = ""
+    bad_seq: int | None = None
+
+
+class Catalog:
+    """Access to ``catalog.db``. Thread-safe for the kiosk service's threads."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        self.migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()
+
+    # -- schema ---------------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        if "schema_migrations" not in self.db.table_names():
+            return 0
+        row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return row[0] or 0
+
+    def migrate(self) -> list[int]:
+        applied: list[int] = []
+        with self._lock:
+            if "schema_migrations" not in self.db.table_names():
+                with self.db.conn:
+                    self.db.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations "
+                        "(version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
+                    )
+            current = self.schema_version
+            for version, name, fn in MIGRATIONS:
+                if version <= current:
+                    continue
+                with self.db.conn:
+                    fn(self.db)
+                    self.db.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                        [version, name, utcnow()],
+                    )
+                applied.append(version)
+        return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """One atomic unit (BEGIN IMMEDIATE ... COMMIT) under the catalog lock."""
+        with self._lock:
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    # -- audit ----------------------------------------------------------------------------
+    def _append_audit(
+        self,
+        actor: str,
+        action: str,
+        doc_id: str | None = None,
+        page_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Append inside the caller's transaction (so state and audit commit together)."""
+        row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS_HASH)
+        record = {
+            "seq": seq,
+            "ts": utcnow(),
+            "actor": actor,
+            "action": action,
+            "doc_id": doc_id,
+            "page_id": page_id,
+            "details": details or {},
+        }
+        digest = audit_hash(prev, record)
+        self.db.execute(
+            "INSERT INTO audit (seq, ts, actor, action, doc_id, page_id, details, prev_hash, hash)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                seq,
+                record["ts"],
+                actor,
+                action,
+                doc_id,
+                page_id,
+                json.dumps(record["details"], ensure_ascii=False, sort_keys=True),
+                prev,
+                digest,
+            ],
+        )
+        return {**record, "prev_hash": prev, "hash": digest}
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        doc_id: str | None = None,
+        page_id: str | None = None,
+        **details: Any,
+    ) -> dict[str, Any]:
+        """Record an event that is not a state transition (errors, sign-ins, bad input)."""
+        with self.transaction():
+            return self._append_audit(actor, action, doc_id, page_id, details)
+
+    def audit_head(self) -> tuple[int, str]:
+        row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+    def audit_records(
+        self, doc_id: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM audit"
+        args: list[Any] = []
+        if doc_id:
+            sql += " WHERE doc_id = ?"
+            args.append(doc_id)
+        sql += " ORDER BY seq"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        out = []
+        for r in self.db.query(sql, args):
+            r["details"] = json.loads(r["details"])
+            out.append(r)
+        return out
+
+    def verify_audit(self) -> AuditVerdict:
+        """Walk the chain: every record's hash must match its content and predecessor."""
+        prev = GENESIS_HASH
+        count = 0
+        expected_seq = 1
+        for r in self.db.query("SELECT * FROM audit ORDER BY seq"):
+            count += 1
+            if r["seq"] != expected_seq:
+                return AuditVerdict(False, count, prev, f"gap before record {r['seq']}", r["seq"])
+            if r["prev_hash"] != prev:
+                return AuditVerdict(
+                    False,
+                    count,
+                    prev,
+                    f"record {r['seq']} does not follow its predecessor",
+                    r["seq"],
+                )
+            record = {
+                "seq": r["seq"],
+                "ts": r["ts"],
+                "actor": r["actor"],
+                "action": r["action"],
+                "doc_id": r["doc_id"],
+                "page_id": r["page_id"],
+                "details": json.loads(r["details"]),
+            }
+            if audit_hash(prev, record) != r["hash"]:
+                return AuditVerdict(False, count, prev, f"record {r['seq']} was altered", r["seq"])
+            prev = r["hash"]
+            expected_seq += 1
+        return AuditVerdict(True, count, prev)
+
+    # -- documents ------------------------------------------------------------------------
+    def create_document(
+        self,
+        actor: str,
+        *,
+        title: str = "",
+        source: str = "camera",
+        metadata: dict[str, Any] | None = None,
+        doc_id: str | None = None,
+    ) -> dict[str, Any]:
+        doc_id = doc_id or new_id("D")
+        now = utcnow()
+        with self.transaction():
+            self.db["documents"].insert(
+                {
+                    "id": doc_id,
+                    "state": DocState.OPEN.value,
+                    "title": nfc(title),
+                    "source": source,
+                    "created_at": now,
+                    "updated_at": now,
+                    "metadata": json.dumps(metadata or {}, ensure_ascii=False),
+                }
+            )
+            self._append_audit(actor, "document.create", doc_id, None, {"source": source})
+        return self.get_document(doc_id)
+
+    def get_document(self, doc_id: str) -> dict[str, Any]:
+        try:
+            row = self.db["documents"].get(doc_id)
+        except sqlite_utils.db.NotFoundError:
+            raise NotFound(f"document {doc_id} not found") from None
+        row["metadata"] = json.loads(row["metadata"])
+        return row
+
+    def list_documents(
+        self, states_in: Iterable[str] | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM documents"
+        args: list[Any] = []
+        if states_in:
+            st = list(states_in)
+            sql += f" WHERE state IN ({','.join('?' * len(st))})"
+            args += st
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        rows = list(self.db.query(sql, args))
+        for r in rows:
+            r["metadata"] = json.loads(r["metadata"])
+        return rows
+
+    def transition_document(
+        self,
+        doc_id: str,
+        target: DocState | str,
+        actor: str,
+        *,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Move a document to ``target`` and record it, in one transaction."""
+        with self.transaction():
+            row = self.db.execute("SELECT state FROM documents WHERE id = ?", [doc_id]).fetchone()
+            if row is None:
+                raise NotFound(f"document {doc_id} not found")
+            current = row[0]
+            tgt = states.check_document(doc_id, current, str(target))
+            update = {"state": tgt.value, "updated_at": utcnow(), **fields}
+            if "metadata" in update and not isinstance(update["metadata"], str):
+                update["metadata"] = json.dumps(update["metadata"], ensure_ascii=False)
+            if tgt != DocState.FAILED and "error_code" not in fields:
+                update["error_code"] = None
+                update["error_message"] = None
+            self.db["documents"].update(doc_id, update)
+            details: dict[str, Any] = {"from": current, "to": tgt.value}
+            if reason:
+                details["reason"] = reason
+            for k in ("sha256", "error_code", "error_message", "pdf_path"):
+                if fields.get(k):
+                    details[k] = fields[k]
+            self._append_audit(actor, f"document.{tgt.value}", doc_id, None, details)
+        return self.get_document(doc_id)
+
+    def update_document(self, doc_id: str, actor: str, action: str, **fields: Any) -> None:
+        """Change fields that are not the state (title, metadata), audited."""
+        if "state" in fields:
+            raise ValueError("use transition_document to change the state")
+        with self.transaction():
+            if "metadata" in fields and not isinstance(fields["metadata"], str):
+                fields["metadata"] = json.dumps(fields["metadata"], ensure_ascii=False)
+            fields["updated_at"] = utcnow()
+            self.db["documents"].update(doc_id, fields)
+            shown = {k: v for k, v in fields.items() if k not in ("updated_at",)}
+            self._append_audit(actor, action, doc_id, None, shown)
+
+    # -- pages ----------------------------------------------------------------------------
+    def add_page(
+        self,
+        doc_id: str,
+        actor: str,
+        *,
+        page_id: str,
+        frame_path: str,
+        frame_sha256: str,
+        replaces: str | None = None,
+    ) -> dict[str, Any]:
+        """Register a frame already durable on disk as the next page (or in place of one)."""
+        now = utcnow()
+        with self.transaction():
+            doc = self.db.execute("SELECT state FROM documents WHERE id = ?", [doc_id]).fetchone()
+            if doc is None:
+                raise NotFound(f"document {doc_id} not found")
+            if DocState(doc[0]) not in states.DOC_EDITABLE:
+                raise states.IllegalTransition("document", doc_id, doc[0], "add page")
+            if replaces:
+                old = self.db.execute(
+                    "SELECT seq, state FROM pages WHERE id = ? AND doc_id = ?", [replaces, doc_id]
+                ).fetchone()
+                if old is None:
+                    raise NotFound(f"page {replaces} not found in {doc_id}")
+                states.check_page(replaces, old[1], PageState.DELETED)
+                seq = old[0]
+                self.db.execute(
+                    "UPDATE pages SET state = ?, updated_at = ? WHERE id = ?",
+                    [PageState.DELETED.value, now, replaces],
+                )
+                self.db.execute("DELETE FROM page_text WHERE page_id = ?", [replaces])
+            else:
+                seq = (
+                    self.db.execute(
+                        "SELECT COALESCE(MAX(seq), 0) FROM pages WHERE doc_id = ?", [doc_id]
+                    ).fetchone()[0]
+                    + 1
+                )
+            self.db["pages"].insert(
+                {
+                    "id": page_id,
+                    "doc_id": doc_id,
+                    "seq": seq,
+                    "state": PageState.CAPTURED.value,
+                    "created_at": now,
+                    "updated_at": now,
+                    "frame_path": frame_path,
+                    "frame_sha256": frame_sha256,
+                    "replaces": replaces,
+                }
+            )
+            if DocState(doc[0]) == DocState.OPEN:
+                states.check_document(doc_id, doc[0], DocState.CAPTURING)
+                self.db.execute(
+                    "UPDATE documents SET state = ?, updated_at = ? WHERE id = ?",
+                    [DocState.CAPTURING.value, now, doc_id],
+                )
+                self._append_audit(
+                    actor, "document.capturing", doc_id, None, {"from": doc[0], "to": "capturing"}
+                )
+            self._refresh_page_count(doc_id)
+            self._append_audit(
+                actor,
+                "page.retake" if replaces else "page.capture",
+                doc_id,
+                page_id,
+                {"seq": seq, "frame_sha256": frame_sha256, "replaces": replaces},
+            )
+        return self.get_page(page_id)
+
+    def _refresh_page_count(self, doc_id: str) -> None:
+        self.db.execute(
+            "UPDATE documents SET page_count = (SELECT COUNT(*) FROM pages WHERE doc_id = ? "
+            "AND state != 'deleted') WHERE id = ?",
+            [doc_id, doc_id],
+        )
+
+    def get_page(self, page_id: str) -> dict[str, Any]:
+        try:
+            row = self.db["pages"].get(page_id)
+        except sqlite_utils.db.NotFoundError:
+            raise NotFound(f"page {page_id} not found") from None
+        for k in ("quad", "quality"):
+            if row.get(k):
+                row[k] = json.loads(row[k])
+        return row
+
+    def pages(self, doc_id: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM pages WHERE doc_id = ?"
+        if not include_deleted:
+            sql += " AND state != 'deleted'"
+        sql += " ORDER BY seq, created_at"
+        rows = list(self.db.query(sql, [doc_id]))
+        for row in rows:
+            for k in ("quad", "quality"):
+                if row.get(k):
+                    row[k] = json.loads(row[k])
+        return rows
+
+    def transition_page(
+        self,
+        page_id: str,
+        target: PageState | str,
+        actor: str,
+        *,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT state, doc_id FROM pages WHERE id = ?", [page_id]
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"page {page_id} not found")
+            current, doc_id = row
+            tgt = states.check_page(page_id, current, str(target))
+            for k in ("quad", "quality"):
+                if k in fields and not isinstance(fields[k], str) and fields[k] is not None:
+                    fields[k] = json.dumps(fields[k], ensure_ascii=False)
+            self.db["pages"].update(page_id, {"state": tgt.value, "updated_at": utcnow(), **fields})
+            if tgt == PageState.DELETED:
+                self.db.execute("DELETE FROM page_text WHERE page_id = ?", [page_id])
+                self._refresh_page_count(doc_id)
+            details: dict[str, Any] = {"from": current, "to": tgt.value}
+            if reason:
+                details["reason"] = reason
+            for k in ("error_code", "error_message"):
+                if fields.get(k):
+                    details[k] = fields[k]
+            self._append_audit(actor, f"page.{tgt.value}", doc_id, page_id, details)
+        return self.get_page(page_id)
+
+    def update_page(self, page_id: str, actor: str, action: str | None, **fields: Any) -> None:
+        """Change page fields that are not the state; audited when ``action`` is given."""
+        if "state" in fields:
+            raise ValueError("use transition_page to change the state")
+        with self.transaction():
+            for k in ("quad", "quality"):
+                if k in fields and not isinstance(fields[k], str) and fields[k] is not None:
+                    fields[k] = json.dumps(fields[k], ensure_ascii=False)
+            fields["updated_at"] = utcnow()
+            self.db["pages"].update(page_id, fields)
+            if action:
+                doc_id = self.db.execute(
+                    "SELECT doc_id FROM pages WHERE id = ?", [page_id]
+                ).fetchone()[0]
+                shown = {k: v for k, v in fields.items() if k != "updated_at"}
+                self._append_audit(actor, action, doc_id, page_id, shown)
+
+    def reorder_pages(self, doc_id: str, order: list[str], actor: str) -> None:
+        with self.transaction():
+            live = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id FROM pages WHERE doc_id = ? AND state != 'deleted'", [doc_id]
+                ).fetchall()
+            ]
+            if sorted(live) != sorted(order):
+                raise ValueError("the new order must name every page of the document once")
+            for i, pid in enumerate(order, start=1):
+                self.db.execute("UPDATE pages SET seq = ? WHERE id = ?", [i, pid])
+            self._append_audit(actor, "document.reorder", doc_id, None, {"order": order})
+
+    # -- text -----------------------------------------------------------------------------
+    def set_page_text(self, doc_id: str, page_id: str, text: str) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM page_text WHERE page_id = ?", [page_id])
+            self.db.execute(
+                "INSERT INTO page_text (doc_id, page_id, text, folded) VALUES (?,?,?,?)",
+                [doc_id, page_id, nfc(text), fold(text)],
+            )
+
+    def document_text(self, doc_id: str) -> str:
+        rows = self.db.execute(
+            "SELECT t.text FROM page_text t JOIN pages p ON p.id = t.page_id "
+            "WHERE t.doc_id = ? AND p.state != 'deleted' ORDER BY p.seq",
+            [doc_id],
+        ).fetchall()
+        return "\n\f".join(r[0] for r in rows)
+
+    def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Full-text search, with or without diacritics: every word must occur (prefix)."""
+        words = [w for w in fold(query).replace('"', " ").split() if w]
+        if not words:
+            return []
+        match = " AND ".join(f'"{w}"*' for w in words)
+        sql = (
+            "SELECT t.doc_id, t.page_id, p.seq, d.title, d.state, "
+            "snippet(page_text, 3, '[', ']', '…', 12) AS snippet "
+            "FROM page_text t JOIN pages p ON p.id = t.page_id "
+            "JOIN documents d ON d.id = t.doc_id "
+            "WHERE page_text MATCH ? AND p.state != 'deleted' "
+            "ORDER BY rank LIMIT ?"
+        )
+        return list(self.db.query(sql, [f"folded : ({match})", limit]))
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``timeout``; used by the service and tests."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

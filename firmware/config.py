@@ -1,0 +1,278 @@
+"""Kiosk configuration: one TOML file plus ``SOHOA_*`` environment overrides, validated.
+
+Precedence (highest first): environment (``SOHOA_CAMERA__BACKEND=sim``), the TOML file
+(``--config`` or ``SOHOA_CONFIG``, default ``/etc/sohoa/sohoa.toml`` if it exists), defaults.
+Every field carries a description: ``sohoa config --explain`` prints them, and
+``sohoa.example.toml`` is generated from the same text, so the documentation cannot drift.
+
+A bad file must stop the kiosk at start with the file, the line and the reason, because
+provincial IT staff read the journal, not a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_CONFIG_PATH = Path("/etc/sohoa/sohoa.toml")
+
+
+class ConfigError(Exception):
+    """A configuration problem a person can fix: carries file, line and reason."""
+
+    def __init__(self, message: str, path: Path | None = None, line: int | None = None):
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line else f"{path}: "
+        super().__init__(where + message)
+        self.path = path
+        self.line = line
+        self.reason = message
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CameraConfig(_Section):
+    backend: Literal["sim", "folder", "opencv", "picamera2", "none"] = Field(
+        "sim",
+        description="Camera backend: sim (rendered documents), folder (replays image files), "
+        "opencv (V4L2/UVC document camera), picamera2 (Raspberry Pi camera), none.",
+    )
+    source: str = Field(
+        "", description="folder: directory of images; opencv: device index or path (/dev/video0)."
+    )
+    width: int = Field(4000, ge=64, le=10000, description="Still capture width in pixels.")
+    height: int = Field(3000, ge=64, le=10000, description="Still capture height in pixels.")
+    jpeg_quality: int = Field(92, ge=50, le=100, description="JPEG quality of captured frames.")
+    seed: int = Field(1, description="sim: random seed, so demo runs are repeatable.")
+    layout: Literal["mixed", "party", "state"] = Field(
+        "mixed", description="sim: which document layout to render."
+    )
+
+
+class PedalConfig(_Section):
+    backend: Literal["gpio", "hid", "mock", "none"] = Field(
+        "mock",
+        description="gpio (foot switch on a GPIO pin), hid (USB pedal that types a key, "
+        "read with evdev), mock (gpiozero MockFactory pin, for development), none.",
+    )
+    pin: int = Field(17, ge=0, le=40, description="gpio: BCM pin of the pedal (to ground).")
+    long_press_s: float = Field(
+        1.5, gt=0.2, le=10, description="Holding the pedal this long finishes the document."
+    )
+    hid_device: str = Field("", description="hid: /dev/input/eventN or by-id path; empty = auto.")
+    hid_key: str = Field("KEY_B", description="hid: the key code the pedal sends.")
+
+
+class LedsConfig(_Section):
+    backend: Literal["gpio", "mock", "none"] = Field(
+        "mock", description="gpio (RGB LED on three GPIO pins), mock (MockFactory), none."
+    )
+    red_pin: int = Field(22, ge=0, le=40, description="BCM pin of the red channel.")
+    green_pin: int = Field(23, ge=0, le=40, description="BCM pin of the green channel.")
+    blue_pin: int = Field(24, ge=0, le=40, description="BCM pin of the blue channel.")
+    buzzer_pin: int | None = Field(25, description="BCM pin of the buzzer, or empty for none.")
+
+
+class PipelineConfig(_Section):
+    output_dpi: int = Field(
+        300,
+        ge=300,
+        le=600,
+        description="Resolution of the flattened page "
+        "used for OCR (the archival image is resampled from it).",
+    )
+    preview_width: int = Field(
+        900, ge=200, le=2000, description="Width in pixels of the preview shown after capture."
+    )
+    blur_threshold: float = Field(
+        0.35, ge=0, description="Below this sharpness score a page is reported as blurred."
+    )
+    dark_threshold: float = Field(
+        70, ge=0, le=255, description="Mean brightness of the paper below which it is too dark."
+    )
+    glare_fraction: float = Field(
+        0.015, ge=0, le=1, description="Fraction of blown-out paper that counts as glare."
+    )
+    blank_ink_fraction: float = Field(
+        0.002, ge=0, le=1, description="Pages with less ink than this fraction are blank."
+    )
+
+
+class OcrConfig(_Section):
+    languages: str = Field("vie+eng", description="Tesseract languages (vie first).")
+    workers: int = Field(
+        2, ge=1, le=8, description="OCR worker processes (one Tesseract engine each)."
+    )
+    tessdata: str = Field(
+        "", description="Directory with *.traineddata; empty = the system's tessdata."
+    )
+    max_backlog: int = Field(
+        50, ge=1, description="Pages waiting for OCR before capture asks the clerk to wait."
+    )
+
+
+class SealConfig(_Section):
+    image_dpi: int = Field(
+        200,
+        ge=200,
+        le=600,
+        description="Resolution of the colour image "
+        "layer of the archival PDF (rules require at least 200 dpi).",
+    )
+    jpeg_quality: int = Field(
+        55, ge=20, le=95, description="JPEG quality of the archival image layer."
+    )
+
+
+class UiConfig(_Section):
+    host: str = Field("127.0.0.1", description="Address the kiosk UI listens on (loopback).")
+    port: int = Field(8080, ge=1, le=65535, description="Port of the kiosk UI.")
+
+
+class Settings(BaseSettings):
+    """All kiosk settings. Sections map to ``[camera]``, ``[pedal]``... in the TOML file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SOHOA_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(
+        Path("./var"),
+        description="Where catalog.db, spool/, work/, sealed/, outbox/ live "
+        "(/var/lib/sohoa on the kiosk).",
+    )
+    kiosk_id: str = Field("dev-kiosk", description="Name of this kiosk in the fleet and audit.")
+    language: Literal["vi", "en"] = Field("vi", description="UI language: vi (default) or en.")
+    camera: CameraConfig = CameraConfig()
+    pedal: PedalConfig = PedalConfig()
+    leds: LedsConfig = LedsConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    ocr: OcrConfig = OcrConfig()
+    seal: SealConfig = SealConfig()
+    ui: UiConfig = UiConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file (init kwargs carry the file's content).
+        return (env_settings, init_settings)
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of the key at ``loc`` (e.g. ('camera', 'backend'))."""
+    section: str | None = None
+    keys = [str(k) for k in loc if not isinstance(k, int)]
+    if not keys:
+        return None
+    want_section, want_key = (keys[0], keys[1]) if len(keys) > 1 else (None, keys[0])
+    section_line = None
+    for i, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        m = re.match(r"^\[([^\]]+)\]", line)
+        if m:
+            section = m.group(1).strip()
+            if section == want_section:
+                section_line = i
+            continue
+        m = re.match(r"^([A-Za-z0-9_\-\"']+)\s*=", line)
+        if m and m.group(1).strip("\"'") == want_key and section == want_section:
+            return i
+    return section_line
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load and validate settings; raise :class:`ConfigError` with file:line: reason."""
+    if path is None:
+        env_path = os.environ.get("SOHOA_CONFIG")
+        if env_path:
+            path = Path(env_path)
+        elif DEFAULT_CONFIG_PATH.exists():
+            path = DEFAULT_CONFIG_PATH
+    data: dict[str, Any] = {}
+    text = ""
+    p: Path | None = Path(path) if path is not None else None
+    if p is not None:
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError("configuration file not found", p) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text ({exc.reason})", p) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+            line = int(m.group(1)) if m else None
+            raise ConfigError(f"TOML syntax error: {exc}", p, line) from None
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err.get("loc", ()))
+        dotted = ".".join(str(x) for x in loc)
+        msg = err.get("msg", "invalid value")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown setting (check the spelling; see sohoa.example.toml)"
+        line = _line_of(text, loc) if text else None
+        raise ConfigError(f"{dotted}: {msg}", p, line) from None
+
+
+def explain() -> str:
+    """Render every setting with its default and description as a commented TOML file."""
+    out = [
+        "# Sohoa kiosk configuration (generated by `sohoa config --explain`).",
+        "# Every setting may also be given in the environment: SOHOA_<SECTION>__<KEY>.",
+        "",
+    ]
+
+    def fmt(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if value is None:
+            return '""  # none'
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    sections = []
+    for name, field in Settings.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            sections.append((name, ann))
+            continue
+        out.append(f"# {field.description}")
+        out.append(f"{name} = {fmt(field.default)}")
+    for name, model in sections:
+        out.append("")
+        out.append(f"[{name}]")
+        for key, field in model.model_fields.items():
+            out.append(f"# {field.description}")
+            line = f"{key} = {fmt(field.default)}"
+            if field.default is None:
+                line = f"# {key} ="
+            out.append(line)
+    return "\n".join(out) + "\n"

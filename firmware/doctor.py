@@ -1,0 +1,236 @@
+"""``sohoa doctor``: check the box and say what is wrong in plain words, and what to do.
+
+Run by provincial IT over SSH or from the maintenance screen; each check is independent
+so one broken device never hides the state of the others.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from firmware.config import Settings
+
+MIN_FREE_BYTES = 2 * 1024**3
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail_en: str
+    detail_vi: str
+    fix_en: str = ""
+    fix_vi: str = ""
+
+
+def check_tessdata(s: Settings) -> Check:
+    from firmware.ocr import OcrError, find_tessdata
+
+    try:
+        where = find_tessdata(s.ocr.tessdata, s.ocr.languages)
+    except OcrError as exc:
+        return Check(
+            "ocr",
+            False,
+            str(exc),
+            exc.message_vi,
+            "sudo apt-get install tesseract-ocr-vie",
+            "Cài gói tesseract-ocr-vie",
+        )
+    try:
+        import tesserocr
+
+        version = tesserocr.tesseract_version().splitlines()[0]
+    except Exception as exc:  # the library itself is broken
+        return Check(
+            "ocr",
+            False,
+            f"tesserocr does not load: {exc}",
+            "Thư viện nhận dạng chữ bị lỗi",
+            "reinstall the kiosk",
+            "Cài đặt lại",
+        )
+    return Check(
+        "ocr",
+        True,
+        f"{version}, languages {s.ocr.languages} in {where}",
+        f"Nhận dạng chữ sẵn sàng ({s.ocr.languages})",
+    )
+
+
+def check_disk(s: Settings) -> Check:
+    root = Path(s.data_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".doctor-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return Check(
+            "disk",
+            False,
+            f"cannot write to {root}: {exc.strerror}",
+            "Không ghi được vào bộ nhớ dữ liệu",
+            "check the data partition is mounted read-write",
+            "Báo cán bộ kỹ thuật kiểm tra phân vùng dữ liệu",
+        )
+    usage = shutil.disk_usage(root)
+    free_gb = usage.free / 1024**3
+    if usage.free < MIN_FREE_BYTES:
+        return Check(
+            "disk",
+            False,
+            f"only {free_gb:.1f} GB free in {root}",
+            f"Bộ nhớ sắp đầy (còn {free_gb:.1f} GB)",
+            "deliver or export documents, then purge",
+            "Gửi/xuất tài liệu để giải phóng",
+        )
+    return Check("disk", True, f"{free_gb:.1f} GB free in {root}", f"Bộ nhớ còn {free_gb:.1f} GB")
+
+
+def check_camera(s: Settings) -> Check:
+    if s.camera.backend == "none":
+        return Check("camera", True, "no camera configured", "Không dùng máy ảnh")
+    try:
+        from drivers.camera import open_camera
+
+        cam = open_camera(s.camera)
+        cam.open()
+        try:
+            img = cam.preview_frame()
+            shape = f"{img.shape[1]}x{img.shape[0]}"
+        finally:
+            cam.close()
+    except Exception as exc:
+        msg_vi = getattr(exc, "message_vi", "Máy ảnh không hoạt động")
+        return Check(
+            "camera",
+            False,
+            f"{s.camera.backend} camera: {exc}",
+            msg_vi,
+            "check the camera cable and camera.backend/source in the configuration",
+            "Kiểm tra dây cắm máy ảnh",
+        )
+    return Check(
+        "camera", True, f"{s.camera.backend} camera answers (preview {shape})", "Máy ảnh hoạt động"
+    )
+
+
+def check_pedal(s: Settings) -> Check:
+    if s.pedal.backend == "none":
+        return Check("pedal", True, "no pedal configured", "Không dùng bàn đạp")
+    try:
+        from drivers.pedal import open_pedal
+
+        pedal = open_pedal(s.pedal)
+        ok = pedal.available
+        pedal.close()
+    except Exception as exc:
+        return Check(
+            "pedal",
+            False,
+            f"{s.pedal.backend} pedal: {exc}",
+            "Bàn đạp không hoạt động",
+            "check the pedal plug and pedal.backend",
+            "Kiểm tra dây cắm bàn đạp",
+        )
+    if not ok:
+        return Check(
+            "pedal",
+            False,
+            f"{s.pedal.backend} pedal not found",
+            "Không tìm thấy bàn đạp",
+            "plug the pedal in",
+            "Cắm bàn đạp vào máy",
+        )
+    return Check("pedal", True, f"{s.pedal.backend} pedal ready", "Bàn đạp sẵn sàng")
+
+
+def check_leds(s: Settings) -> Check:
+    if s.leds.backend == "none":
+        return Check("leds", True, "no status LEDs configured", "Không dùng đèn báo")
+    try:
+        from drivers.leds import open_leds
+
+        leds = open_leds(s.leds)
+        leds.close()
+    except Exception as exc:
+        return Check(
+            "leds",
+            False,
+            f"{s.leds.backend} LEDs: {exc}",
+            "Đèn báo không hoạt động",
+            "check leds.backend and pins",
+            "Báo cán bộ kỹ thuật",
+        )
+    return Check("leds", True, f"{s.leds.backend} LEDs ready", "Đèn báo sẵn sàng")
+
+
+def check_audit(s: Settings) -> Check:
+    from firmware.catalog import Catalog
+    from firmware.paths import DataPaths
+
+    path = DataPaths(Path(s.data_dir)).catalog
+    if not path.exists():
+        return Check("audit", True, "no catalog yet (new kiosk)", "Chưa có dữ liệu")
+    cat = Catalog(path)
+    try:
+        v = cat.verify_audit()
+    finally:
+        cat.close()
+    if not v.ok:
+        return Check(
+            "audit",
+            False,
+            f"audit chain broken: {v.problem}",
+            "Nhật ký kiểm tra bị thay đổi",
+            "report to the provincial archive",
+            "Báo ngay cho Văn phòng Tỉnh ủy",
+        )
+    return Check(
+        "audit",
+        True,
+        f"audit chain intact ({v.records} records)",
+        f"Nhật ký nguyên vẹn ({v.records} bản ghi)",
+    )
+
+
+CHECKS: list[Callable[[Settings], Check]] = [
+    check_camera,
+    check_pedal,
+    check_leds,
+    check_tessdata,
+    check_disk,
+    check_audit,
+]
+
+
+def run_checks(s: Settings) -> list[Check]:
+    out = []
+    for fn in CHECKS:
+        try:
+            out.append(fn(s))
+        except Exception as exc:  # a check must never crash the doctor
+            out.append(Check(fn.__name__.removeprefix("check_"), False, str(exc), "Lỗi kiểm tra"))
+    return out
+
+
+def print_report(checks: list[Check], lang: str = "vi", stream=None) -> None:
+    stream = stream or sys.stdout
+    color = stream.isatty() and os.environ.get("NO_COLOR") is None
+    for c in checks:
+        mark = "OK " if c.ok else "LỖI" if lang == "vi" else "ERR"
+        if color:
+            mark = ("\033[32m" if c.ok else "\033[31m") + mark + "\033[0m"
+        detail = c.detail_vi if lang == "vi" else c.detail_en
+        line = f"[{mark}] {c.name:7s} {detail}"
+        if not c.ok:
+            fix = c.fix_vi if lang == "vi" else c.fix_en
+            if fix:
+                line += f" -> {fix}"
+        print(line, file=stream)

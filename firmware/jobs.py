@@ -1,0 +1,104 @@
+"""Work that runs in the OCR worker processes: full-resolution page processing and OCR.
+
+A job is plain data in and plain data out (paths, numbers, strings), so it crosses the
+process boundary cheaply and a worker holds no catalog connection: the service process is
+the only writer of the catalog. Outputs are written atomically before the result is
+returned, so a result that reaches the catalog always points at complete files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from firmware.atomic import atomic_write_bytes
+from firmware.crashpoints import crashpoint
+
+_ENGINE: Any = None
+
+
+@dataclass
+class PageJob:
+    doc_id: str
+    page_id: str
+    frame_path: str
+    quad: list[list[float]] | None
+    rotation: int  # quarter turns clockwise chosen by the clerk
+    pipeline: dict[str, Any]  # PipelineConfig as a dict
+    image_path: str
+    ocr_path: str
+    preview_path: str
+    preview_width: int
+
+
+def init_worker(tessdata: str, languages: str) -> None:
+    """Process-pool initializer: one Tesseract engine per worker, single-threaded."""
+    global _ENGINE
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    cv2.setNumThreads(1)
+    from firmware.ocr import Engine
+
+    _ENGINE = Engine(tessdata, languages)
+
+
+def rotate(image: np.ndarray, quarter_turns: int) -> np.ndarray:
+    k = quarter_turns % 4
+    if k == 0:
+        return image
+    codes = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    return cv2.rotate(image, codes[k])
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def preview_image(image: np.ndarray, width: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if w <= width:
+        return image
+    return cv2.resize(image, (width, int(round(h * width / w))), interpolation=cv2.INTER_AREA)
+
+
+def run_page_job(job: PageJob) -> dict[str, Any]:
+    """Warp/flatten the frame at full resolution, OCR it, write the page image and words."""
+    from firmware.config import PipelineConfig
+    from firmware.pipeline import process_page
+
+    if _ENGINE is None:  # called outside a pool (tests, single-process mode)
+        from firmware.ocr import find_tessdata
+
+        init_worker(find_tessdata(), "vie+eng")
+    cfg = PipelineConfig(**job.pipeline)
+    quad = np.array(job.quad, dtype=np.float32) if job.quad else None
+    result = process_page(Path(job.frame_path), cfg, quad)
+    image = rotate(result.image, job.rotation)
+    crashpoint("ocr.running")
+    ocr = _ENGINE.recognize(image, result.dpi)
+    atomic_write_bytes(job.image_path, encode_jpeg(image, 92))
+    atomic_write_bytes(job.preview_path, encode_jpeg(preview_image(image, job.preview_width), 80))
+    payload = {"dpi": result.dpi, "paper": result.paper, **ocr.to_dict()}
+    atomic_write_bytes(job.ocr_path, json.dumps(payload, ensure_ascii=False).encode())
+    crashpoint("ocr.after_write")
+    return {
+        "page_id": job.page_id,
+        "doc_id": job.doc_id,
+        "image_path": job.image_path,
+        "ocr_path": job.ocr_path,
+        "preview_path": job.preview_path,
+        "text": ocr.text,
+        "mean_conf": ocr.mean_conf,
+        "word_count": len(ocr.words),
+        "dpi": result.dpi,
+        "paper": result.paper,
+        "skew_deg": result.skew_deg,
+    }

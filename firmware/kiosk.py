@@ -1,0 +1,739 @@
+"""The kiosk core: capture sessions, the processing pool, sealing.
+
+One :class:`Kiosk` per service process. It owns the catalog (the only writer), the devices
+and the worker pool. Capture stays fast because it does only what the clerk must see at
+once (frame saved, preview and quality verdict); full-resolution processing and OCR of page
+N run in the pool while page N+1 is being captured, and the backlog is published.
+
+Order of writes for a page (why no page is ever lost): frame file durable in ``spool/``
+-> page row committed -> preview -> worker writes page image + OCR -> row marks it done.
+A crash between any two steps is repaired by :mod:`firmware.recovery` at start-up.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import hashlib
+import json
+import logging
+import multiprocessing
+import threading
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from firmware import pipeline
+from firmware.atomic import atomic_write_bytes
+from firmware.catalog import Catalog, new_id
+from firmware.config import Settings
+from firmware.crashpoints import crashpoint
+from firmware.errors import KioskError, disk_error
+from firmware.events import EventBus
+from firmware.jobs import PageJob, encode_jpeg, init_worker, rotate, run_page_job
+from firmware.ocr import OcrError, find_tessdata
+from firmware.paths import DataPaths
+from firmware.states import DOC_EDITABLE, DocState, PageState
+
+log = logging.getLogger("sohoa.kiosk")
+
+UNACCEPTABLE = {"no_page", "corrupt"}
+
+
+@dataclass
+class CaptureOutcome:
+    page: dict[str, Any]
+    quality: dict[str, Any]
+    preview_path: str | None
+    timings: dict[str, float]
+
+
+class Kiosk:
+    """The capture/processing/sealing service core (no web framework in here)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        camera: Any | None = None,
+        pedal: Any | None = None,
+        leds: Any | None = None,
+        workers: int | None = None,
+    ):
+        self.settings = settings
+        self.paths = DataPaths(Path(settings.data_dir)).ensure()
+        self.catalog = Catalog(self.paths.catalog)
+        self.events = EventBus()
+        self.camera = camera
+        self.pedal = pedal
+        self.leds = leds
+        self._workers = workers or settings.ocr.workers
+        self._pool: cf.ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._capture_lock = threading.Lock()
+        self._futures: dict[str, cf.Future[dict[str, Any]]] = {}
+        self._futures_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self.tessdata: str | None = None
+        self.ocr_error: OcrError | None = None
+        self.current_doc_id: str | None = None
+        self.last_error: KioskError | None = None
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self, *, recover: bool = True) -> Kiosk:
+        try:
+            self.tessdata = find_tessdata(self.settings.ocr.tessdata, self.settings.ocr.languages)
+        except OcrError as exc:
+            self.ocr_error = exc
+            self.catalog.audit("system", "ocr.unavailable", error=str(exc))
+            log.error("%s", exc)
+        if self.camera is not None:
+            try:
+                self.camera.open()
+            except Exception as exc:  # a missing camera is a state, not a crash
+                self._set_error(self._camera_error(exc))
+        if self.pedal is not None:
+            self.pedal.set_handler(self._on_pedal)
+        if recover:
+            from firmware.recovery import recover as run_recovery
+
+            run_recovery(self)
+        self._show("ready")
+        return self
+
+    def stop(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=False)
+                self._pool = None
+        for dev in (self.camera, self.pedal, self.leds):
+            if dev is not None:
+                with contextlib.suppress(Exception):
+                    dev.close()
+        self.catalog.close()
+
+    def __enter__(self) -> Kiosk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- devices ------------------------------------------------------------------------
+    def _show(self, status: str) -> None:
+        if self.leds is None:
+            return
+        with contextlib.suppress(Exception):
+            from drivers.leds import Status
+
+            self.leds.show(Status(status))
+
+    def _beep(self, kind: str) -> None:
+        if self.leds is not None:
+            with contextlib.suppress(Exception):
+                self.leds.beep(kind)
+
+    def _on_pedal(self, event: Any) -> None:
+        """Foot pedal: a press captures a page, a long press finishes the document."""
+        kind = getattr(event, "value", str(event))
+        try:
+            if kind == "long_press":
+                if self.current_doc_id:
+                    self.finish(self.current_doc_id, "pedal")
+            else:
+                self.capture("pedal")
+        except KioskError as exc:
+            log.warning("pedal %s: %s", kind, exc)
+
+    def _set_error(self, err: KioskError) -> None:
+        self.last_error = err
+        self._show("error")
+        self.events.publish("error", **err.to_dict())
+
+    @staticmethod
+    def _camera_error(exc: Exception) -> KioskError:
+        code = getattr(exc, "code", "io")
+        if code == "gone":
+            return KioskError(
+                "camera_gone",
+                "The camera is not responding. Check its cable; captured pages are safe.",
+                "Máy ảnh không phản hồi. Hãy kiểm tra dây cắm; các trang đã chụp vẫn an toàn.",
+                status=503,
+            )
+        if code == "end":
+            return KioskError(
+                "no_more_frames",
+                "No more images in the source folder.",
+                "Thư mục nguồn không còn ảnh nào.",
+                status=409,
+            )
+        return KioskError(
+            "camera_error",
+            f"The camera failed: {exc}. Check the camera, then try again.",
+            "Máy ảnh gặp lỗi. Hãy kiểm tra máy ảnh rồi thử lại.",
+            status=503,
+        )
+
+    # -- the pool -----------------------------------------------------------------------
+    def _get_pool(self) -> cf.ProcessPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                if self.tessdata is None:
+                    assert self.ocr_error is not None
+                    raise KioskError(
+                        "ocr_unavailable",
+                        str(self.ocr_error),
+                        self.ocr_error.message_vi,
+                        status=503,
+                    )
+                self._pool = cf.ProcessPoolExecutor(
+                    max_workers=self._workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=init_worker,
+                    initargs=(self.tessdata, self.settings.ocr.languages),
+                )
+            return self._pool
+
+    def backlog(self) -> int:
+        with self._futures_lock:
+            return len(self._futures)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no page is being processed (CLI, tests, shutdown)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self.backlog() == 0, timeout)
+
+    def _page_job(self, page: dict[str, Any]) -> PageJob:
+        d, p = page["doc_id"], page["id"]
+        quad = page.get("quad")
+        return PageJob(
+            doc_id=d,
+            page_id=p,
+            frame_path=page["frame_path"],
+            quad=quad,
+            rotation=page.get("rotation") or 0,
+            pipeline=self.settings.pipeline.model_dump(),
+            image_path=str(self.paths.page_image(d, p)),
+            ocr_path=str(self.paths.page_ocr(d, p)),
+            preview_path=str(self.paths.preview(d, p)),
+            preview_width=self.settings.pipeline.preview_width,
+        )
+
+    def enqueue(self, page_id: str, actor: str = "system") -> None:
+        """Queue a page for full processing; safe to call again for a page already queued."""
+        page = self.catalog.get_page(page_id)
+        with self._futures_lock:
+            if page_id in self._futures:
+                return
+        if page["state"] != PageState.QUEUED:
+            page = self.catalog.transition_page(page_id, PageState.QUEUED, actor)
+        if self.backlog() >= self.settings.ocr.max_backlog:
+            log.warning("OCR backlog at %d pages", self.backlog())
+        try:
+            fut = self._get_pool().submit(run_page_job, self._page_job(page))
+        except KioskError as exc:
+            self.catalog.transition_page(
+                page_id,
+                PageState.FAILED,
+                "system",
+                error_code=exc.code,
+                error_message=exc.message_en,
+            )
+            self._check_document_done(page["doc_id"])
+            raise
+        with self._futures_lock:
+            self._futures[page_id] = fut
+        self.catalog.transition_page(page_id, PageState.PROCESSING, "system")
+        self.events.publish("backlog", backlog=self.backlog())
+        fut.add_done_callback(lambda f, pid=page_id: self._on_job_done(pid, f))
+
+    def _on_job_done(self, page_id: str, fut: cf.Future[dict[str, Any]]) -> None:
+        try:
+            self._record_job(page_id, fut)
+        except Exception:  # never let a callback die silently
+            log.exception("recording the result of page %s failed", page_id)
+        finally:
+            with self._futures_lock:
+                self._futures.pop(page_id, None)
+            self.events.publish("backlog", backlog=self.backlog())
+            with self._idle:
+                self._idle.notify_all()
+
+    def _record_job(self, page_id: str, fut: cf.Future[dict[str, Any]]) -> None:
+        page = self.catalog.get_page(page_id)
+        if page["state"] == PageState.DELETED:
+            return
+        exc = fut.exception()
+        if exc is not None:
+            if isinstance(exc, cf.process.BrokenProcessPool):
+                with self._pool_lock:
+                    self._pool = None  # a worker died (OOM, crash): start a fresh pool
+            code = "corrupt" if isinstance(exc, pipeline.CorruptFrame) else "processing_failed"
+            self.catalog.transition_page(
+                page_id,
+                PageState.FAILED,
+                "system",
+                error_code=code,
+                error_message=f"{type(exc).__name__}: {exc}",
+            )
+            self.events.publish("page", page_id=page_id, doc_id=page["doc_id"], state="failed")
+        else:
+            res = fut.result()
+            self.catalog.set_page_text(page["doc_id"], page_id, res["text"])
+            self.catalog.transition_page(
+                page_id,
+                PageState.DONE,
+                "system",
+                image_path=res["image_path"],
+                ocr_path=res["ocr_path"],
+                preview_path=res["preview_path"],
+                paper=res["paper"],
+                ocr_conf=res["mean_conf"],
+            )
+            self.events.publish(
+                "page",
+                page_id=page_id,
+                doc_id=page["doc_id"],
+                state="done",
+                words=res["word_count"],
+                conf=res["mean_conf"],
+            )
+        self._check_document_done(page["doc_id"])
+
+    def _check_document_done(self, doc_id: str) -> None:
+        """When the clerk has finished and every page is processed, move on to review."""
+        doc = self.catalog.get_document(doc_id)
+        if doc["state"] != DocState.PROCESSING:
+            return
+        pages = self.catalog.pages(doc_id)
+        if any(p["state"] not in (PageState.DONE, PageState.FAILED) for p in pages):
+            return
+        failed = [p for p in pages if p["state"] == PageState.FAILED]
+        if failed:
+            self.catalog.transition_document(
+                doc_id,
+                DocState.FAILED,
+                "system",
+                error_code="page_failed",
+                error_message="pages "
+                + ", ".join(str(p["seq"]) for p in failed)
+                + " could not be processed; retake or delete them",
+            )
+        else:
+            self.catalog.transition_document(doc_id, DocState.REVIEW, "system")
+        self.events.publish(
+            "document", doc_id=doc_id, state=self.catalog.get_document(doc_id)["state"]
+        )
+
+    # -- documents ----------------------------------------------------------------------
+    def new_document(self, actor: str, **kw: Any) -> dict[str, Any]:
+        doc = self.catalog.create_document(actor, **kw)
+        self.current_doc_id = doc["id"]
+        self.events.publish("document", doc_id=doc["id"], state=doc["state"])
+        return doc
+
+    def _editable(self, doc_id: str) -> dict[str, Any]:
+        doc = self.catalog.get_document(doc_id)
+        if DocState(doc["state"]) not in DOC_EDITABLE:
+            raise KioskError(
+                "document_closed",
+                f"Document {doc_id} is {doc['state']} and can no longer be changed.",
+                "Tài liệu này đã lưu, không thể thay đổi.",
+            )
+        return doc
+
+    def capture(
+        self, actor: str, doc_id: str | None = None, replaces: str | None = None
+    ) -> CaptureOutcome:
+        """Take a still from the camera and add it as the next page (or in place of one)."""
+        if self.camera is None:
+            raise KioskError(
+                "no_camera", "No camera is configured.", "Chưa cấu hình máy ảnh.", status=503
+            )
+        with self._capture_lock:
+            doc_id = doc_id or self.current_doc_id
+            if (
+                doc_id is None
+                or DocState(self.catalog.get_document(doc_id)["state"])
+                not in (
+                    DocState.OPEN,
+                    DocState.CAPTURING,
+                )
+                and replaces is None
+            ):
+                doc_id = self.new_document(actor)["id"]
+            self._show("busy")
+            try:
+                frame = self.camera.capture()
+            except Exception as exc:
+                err = self._camera_error(exc)
+                self.catalog.audit(
+                    actor, "capture.error", doc_id, None, code=err.code, error=str(exc)
+                )
+                self._set_error(err)
+                self._beep("error")
+                raise err from exc
+            return self.ingest_frame(
+                frame.jpeg, actor, doc_id, replaces=replaces, truth=getattr(frame, "truth", None)
+            )
+
+    def ingest_frame(
+        self,
+        jpeg: bytes,
+        actor: str,
+        doc_id: str,
+        *,
+        replaces: str | None = None,
+        truth: dict[str, Any] | None = None,
+    ) -> CaptureOutcome:
+        """Store a frame durably, register it, preview it and queue it if it is good."""
+        import time
+
+        self._editable(doc_id)
+        if replaces is None:
+            self.current_doc_id = doc_id
+        page_id = new_id("P")
+        frame_path = self.paths.frame(doc_id, page_id)
+        t0 = time.perf_counter()
+        try:
+            atomic_write_bytes(frame_path, jpeg)
+            if truth is not None:
+                atomic_write_bytes(
+                    self.paths.frame_truth(doc_id, page_id),
+                    json.dumps(truth, ensure_ascii=False).encode(),
+                )
+        except OSError as exc:
+            err = disk_error(exc, "page")
+            self.catalog.audit(actor, "capture.error", doc_id, None, code=err.code, error=str(exc))
+            self._set_error(err)
+            raise err from exc
+        crashpoint("capture.after_frame")
+        page = self.catalog.add_page(
+            doc_id,
+            actor,
+            page_id=page_id,
+            frame_path=str(frame_path),
+            frame_sha256=hashlib.sha256(jpeg).hexdigest(),
+            replaces=replaces,
+        )
+        crashpoint("capture.after_row")
+        t1 = time.perf_counter()
+        outcome = self._preview_and_gate(page, actor)
+        outcome.timings["store"] = t1 - t0
+        return outcome
+
+    def _preview_and_gate(self, page: dict[str, Any], actor: str) -> CaptureOutcome:
+        page_id, doc_id = page["id"], page["doc_id"]
+        preview_path: str | None = None
+        try:
+            res = pipeline.make_preview(Path(page["frame_path"]), self.settings.pipeline)
+            quality = res.quality.to_dict()
+            timings = dict(res.timings)
+            quad = res.quad.tolist() if res.quad is not None else None
+            if res.preview is not None:
+                p = self.paths.preview(doc_id, page_id)
+                prev = rotate(res.preview, page.get("rotation") or 0)
+                atomic_write_bytes(p, encode_jpeg(prev, 80))
+                preview_path = str(p)
+            ok = res.quality.ok
+            paper = res.paper
+        except pipeline.CorruptFrame as exc:
+            quality = {
+                "ok": False,
+                "issues": [
+                    {
+                        "code": "corrupt",
+                        "severity": "error",
+                        "score": 0.0,
+                        "message_vi": "Ảnh bị hỏng, hãy chụp lại",
+                        "message_en": "The image is damaged; retake the page",
+                    }
+                ],
+                "metrics": {},
+            }
+            timings, quad, ok, paper = {}, None, False, None
+            self.catalog.audit(actor, "page.corrupt_frame", doc_id, page_id, error=str(exc))
+        except OSError as exc:
+            raise disk_error(exc, "preview") from exc
+        target = PageState.PREVIEWED if ok else PageState.REJECTED
+        reason = (
+            None
+            if ok
+            else ",".join(i["code"] for i in quality["issues"] if i["severity"] == "error")
+        )
+        page = self.catalog.transition_page(
+            page_id,
+            target,
+            actor,
+            reason=reason,
+            quad=quad,
+            quality=quality,
+            preview_path=preview_path,
+            paper=paper,
+        )
+        self.events.publish(
+            "page",
+            page_id=page_id,
+            doc_id=doc_id,
+            state=page["state"],
+            seq=page["seq"],
+            quality=quality,
+            preview=preview_path,
+        )
+        if ok:
+            self._beep("ok")
+            self._show("ready")
+            self.enqueue(page_id, actor)
+        else:
+            self._beep("error")
+            self._show("attention")
+        return CaptureOutcome(self.catalog.get_page(page_id), quality, preview_path, timings)
+
+    def accept_page(self, page_id: str, actor: str) -> dict[str, Any]:
+        """The clerk keeps a page a quality gate flagged (e.g. a faint but legible copy)."""
+        page = self.catalog.get_page(page_id)
+        self._editable(page["doc_id"])
+        codes = {i["code"] for i in (page.get("quality") or {}).get("issues", [])}
+        if page["state"] != PageState.REJECTED:
+            raise KioskError(
+                "not_rejected",
+                "Only a flagged page can be accepted.",
+                "Chỉ có thể giữ lại trang bị cảnh báo.",
+            )
+        if codes & UNACCEPTABLE:
+            raise KioskError(
+                "cannot_accept",
+                "No page was found in this image; retake it.",
+                "Không tìm thấy trang tài liệu trong ảnh này, hãy chụp lại.",
+            )
+        self.catalog.audit(actor, "page.accept", page["doc_id"], page_id, issues=sorted(codes))
+        self.enqueue(page_id, actor)
+        return self.catalog.get_page(page_id)
+
+    def retake(self, page_id: str, actor: str) -> CaptureOutcome:
+        page = self.catalog.get_page(page_id)
+        return self.capture(actor, page["doc_id"], replaces=page_id)
+
+    def delete_page(self, page_id: str, actor: str) -> None:
+        page = self.catalog.get_page(page_id)
+        self._editable(page["doc_id"])
+        self.catalog.transition_page(page_id, PageState.DELETED, actor)
+        self.events.publish("page", page_id=page_id, doc_id=page["doc_id"], state="deleted")
+        self._check_document_done(page["doc_id"])
+
+    def rotate_page(self, page_id: str, quarter_turns: int, actor: str) -> dict[str, Any]:
+        page = self.catalog.get_page(page_id)
+        self._editable(page["doc_id"])
+        rotation = ((page.get("rotation") or 0) + quarter_turns) % 4
+        self.catalog.update_page(page_id, actor, "page.rotate", rotation=rotation)
+        if page["state"] in (PageState.DONE, PageState.FAILED):
+            doc = self.catalog.get_document(page["doc_id"])
+            if doc["state"] == DocState.REVIEW:
+                self.catalog.transition_document(
+                    doc["id"], DocState.PROCESSING, actor, reason="page rotated"
+                )
+            self.enqueue(page_id, actor)
+        elif page.get("preview_path") and Path(page["preview_path"]).exists():
+            import cv2
+
+            img = cv2.imread(page["preview_path"])
+            if img is not None:
+                atomic_write_bytes(
+                    page["preview_path"], encode_jpeg(rotate(img, quarter_turns), 80)
+                )
+        return self.catalog.get_page(page_id)
+
+    def finish(self, doc_id: str, actor: str) -> dict[str, Any]:
+        """The clerk is done capturing: process the rest, then review."""
+        doc = self._editable(doc_id)
+        pages = self.catalog.pages(doc_id)
+        if not pages:
+            raise KioskError(
+                "no_pages", "The document has no pages yet.", "Tài liệu chưa có trang nào."
+            )
+        flagged = [p for p in pages if p["state"] == PageState.REJECTED]
+        if flagged:
+            raise KioskError(
+                "pages_need_attention",
+                "Pages "
+                + ", ".join(str(p["seq"]) for p in flagged)
+                + " were flagged: retake, keep or delete them first.",
+                "Trang "
+                + ", ".join(str(p["seq"]) for p in flagged)
+                + " cần chụp lại, giữ lại hoặc xóa trước khi hoàn tất.",
+            )
+        if doc["state"] in (DocState.OPEN, DocState.CAPTURING, DocState.FAILED):
+            self.catalog.transition_document(doc_id, DocState.PROCESSING, actor)
+        for p in pages:
+            if p["state"] in (PageState.CAPTURED, PageState.PREVIEWED, PageState.FAILED):
+                self.enqueue(p["id"], actor)
+        if self.current_doc_id == doc_id:
+            self.current_doc_id = None
+        self._check_document_done(doc_id)
+        return self.catalog.get_document(doc_id)
+
+    def discard(self, doc_id: str, actor: str) -> None:
+        self._editable(doc_id)
+        self.catalog.transition_document(doc_id, DocState.DISCARDED, actor)
+        if self.current_doc_id == doc_id:
+            self.current_doc_id = None
+
+    # -- sealing ------------------------------------------------------------------------
+    def seal(
+        self,
+        doc_id: str,
+        actor: str,
+        *,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write the archival PDF/A, record its hash; a crash mid-way is redone at start."""
+        doc = self.catalog.get_document(doc_id)
+        if doc["state"] == DocState.REVIEW:
+            fields: dict[str, Any] = {}
+            if title is not None:
+                fields["title"] = title
+            if metadata is not None:
+                fields["metadata"] = {**doc["metadata"], **metadata}
+            doc = self.catalog.transition_document(doc_id, DocState.SEALING, actor, **fields)
+        elif doc["state"] != DocState.SEALING:
+            raise KioskError(
+                "not_ready",
+                f"Document {doc_id} is {doc['state']}; it can be saved once every page "
+                "is processed.",
+                "Tài liệu chưa xử lý xong, hãy đợi rồi lưu lại.",
+            )
+        return self._write_sealed(doc, actor)
+
+    def _write_sealed(self, doc: dict[str, Any], actor: str) -> dict[str, Any]:
+        from firmware.seal import DocumentInfo, OcrWord, SealError, SealPage, seal_pdf
+
+        doc_id = doc["id"]
+        pages = self.catalog.pages(doc_id)
+        seal_pages = []
+        for p in pages:
+            ocr = json.loads(Path(p["ocr_path"]).read_text(encoding="utf-8"))
+            words = [
+                OcrWord(
+                    text=w["text"],
+                    left=w["left"],
+                    top=w["top"],
+                    width=w["width"],
+                    height=w["height"],
+                    conf=w["conf"],
+                    line=w["line"],
+                    baseline=w.get("baseline"),
+                )
+                for w in ocr["words"]
+            ]
+            seal_pages.append(SealPage(image=Path(p["image_path"]), dpi=ocr["dpi"], words=words))
+        title = doc["title"] or self._default_title(doc)
+        created = datetime.fromisoformat(doc["created_at"])
+        meta = doc["metadata"] or {}
+        info = DocumentInfo(
+            doc_id=doc_id,
+            title=title,
+            created=created if created.tzinfo else created.replace(tzinfo=UTC),
+            kiosk_id=self.settings.kiosk_id,
+            language="vi",
+            subject=str(meta.get("subject", "")),
+            keywords=list(meta.get("keywords", [])),
+            archival={k: str(v) for k, v in meta.items() if isinstance(v, (str, int, float))},
+        )
+        out = self.paths.sealed_pdf(doc_id)
+        try:
+            crashpoint("seal.write")
+            result = seal_pdf(
+                seal_pages,
+                info,
+                out,
+                image_dpi=self.settings.seal.image_dpi,
+                jpeg_quality=self.settings.seal.jpeg_quality,
+            )
+            crashpoint("seal.after_write")
+            sidecar = {
+                "id": doc_id,
+                "title": title,
+                "kiosk_id": self.settings.kiosk_id,
+                "created": doc["created_at"],
+                "sealed": datetime.now(UTC).isoformat(timespec="seconds"),
+                "page_count": result.page_count,
+                "sha256": result.sha256,
+                "content_sha256": result.content_sha256,
+                "metadata": meta,
+                "pages": [
+                    {
+                        "seq": p["seq"],
+                        "id": p["id"],
+                        "frame_sha256": p["frame_sha256"],
+                        "paper": p["paper"],
+                    }
+                    for p in pages
+                ],
+            }
+            atomic_write_bytes(
+                self.paths.sealed_sidecar(doc_id),
+                json.dumps(sidecar, ensure_ascii=False, indent=2).encode(),
+            )
+        except (SealError, OSError, ValueError) as exc:
+            err = (
+                disk_error(exc, "document")
+                if isinstance(exc, OSError)
+                else KioskError(
+                    "seal_failed",
+                    f"Sealing failed: {exc}",
+                    "Không tạo được tệp PDF lưu trữ; hãy thử lưu lại.",
+                    status=500,
+                )
+            )
+            self.catalog.transition_document(
+                doc_id,
+                DocState.FAILED,
+                actor,
+                error_code=err.code,
+                error_message=err.message_en,
+            )
+            self._set_error(err)
+            raise err from exc
+        doc = self.catalog.transition_document(
+            doc_id,
+            DocState.SEALED,
+            actor,
+            sha256=result.sha256,
+            content_sha256=result.content_sha256,
+            pdf_path=str(result.path),
+            pdf_size=result.size,
+            title=title,
+        )
+        self.events.publish("document", doc_id=doc_id, state="sealed", sha256=result.sha256)
+        return doc
+
+    @staticmethod
+    def _default_title(doc: dict[str, Any]) -> str:
+        created = datetime.fromisoformat(doc["created_at"])
+        return f"Tài liệu số hóa {created:%d/%m/%Y %H:%M}"
+
+    # -- status -------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        cam = self.camera
+        return {
+            "kiosk_id": self.settings.kiosk_id,
+            "camera": {
+                "backend": self.settings.camera.backend,
+                "available": bool(cam is not None and getattr(cam, "available", True)),
+            },
+            "pedal": {
+                "backend": self.settings.pedal.backend,
+                "available": bool(
+                    self.pedal is not None and getattr(self.pedal, "available", True)
+                ),
+            },
+            "ocr": {"available": self.tessdata is not None, "backlog": self.backlog()},
+            "current_document": self.current_doc_id,
+            "last_error": self.last_error.to_dict() if self.last_error else None,
+            "audit_head": self.catalog.audit_head()[1],
+        }
+
+
+def outcome_dict(outcome: CaptureOutcome) -> dict[str, Any]:
+    return asdict(outcome)

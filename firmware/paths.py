@@ -1,0 +1,72 @@
+"""The one place that knows where things live under the data directory.
+
+Layout: ``catalog.db`` (SQLite, WAL), ``spool/`` (raw frames as captured), ``work/``
+(flattened pages, previews, OCR results), ``sealed/`` (archival PDFs and JSON sidecars),
+``outbox/`` (documents waiting for the uplink). File names derive from ids only, so
+recovery can rebuild the relation between rows and files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    root: Path
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.db"
+
+    @property
+    def spool(self) -> Path:
+        return self.root / "spool"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def sealed(self) -> Path:
+        return self.root / "sealed"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def ensure(self) -> DataPaths:
+        for d in (self.root, self.spool, self.work, self.sealed, self.outbox, self.logs):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+    # Per-page files -----------------------------------------------------------------
+    def frame(self, doc_id: str, page_id: str) -> Path:
+        """Raw camera frame as captured (JPEG), the page's source of truth until sealed."""
+        return self.spool / doc_id / f"{page_id}.jpg"
+
+    def frame_truth(self, doc_id: str, page_id: str) -> Path:
+        """Ground truth the sim camera knows about a frame (tests and benchmarks only)."""
+        return self.spool / doc_id / f"{page_id}.truth.json"
+
+    def preview(self, doc_id: str, page_id: str) -> Path:
+        return self.work / doc_id / f"{page_id}.preview.jpg"
+
+    def page_image(self, doc_id: str, page_id: str) -> Path:
+        """Flattened, deskewed page at the pipeline's output dpi (PNG, lossless for OCR)."""
+        return self.work / doc_id / f"{page_id}.page.png"
+
+    def page_ocr(self, doc_id: str, page_id: str) -> Path:
+        return self.work / doc_id / f"{page_id}.ocr.json"
+
+    # Per-document files ---------------------------------------------------------------
+    def sealed_pdf(self, doc_id: str) -> Path:
+        return self.sealed / f"{doc_id}.pdf"
+
+    def sealed_sidecar(self, doc_id: str) -> Path:
+        return self.sealed / f"{doc_id}.json"

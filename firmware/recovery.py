@@ -1,0 +1,159 @@
+"""Start-up recovery: reconcile the catalog with the disk after a power cut.
+
+Invariants it restores (each repair is audited):
+- no temporary file from an interrupted atomic write survives;
+- a frame on disk without a page row (crash between the two) becomes a page again if its
+  document can still take pages, otherwise it is moved to ``spool/orphans`` and reported;
+- a page whose processing was interrupted is queued again; a page whose files vanished is
+  re-processed from its frame (the frame is the source of truth until the document is sealed);
+- a document caught in ``sealing`` is sealed again from its pages (the PDF on disk may be
+  from the interrupted attempt and is never trusted without its catalog row);
+- a sealed document whose PDF is missing or does not match its recorded hash is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from firmware.atomic import remove_stale_temporaries
+from firmware.states import DOC_EDITABLE, DocState, PageState
+
+if TYPE_CHECKING:
+    from firmware.kiosk import Kiosk
+
+log = logging.getLogger("sohoa.recovery")
+
+ACTOR = "recovery"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def recover(kiosk: Kiosk) -> dict[str, Any]:
+    """Run every repair; return a summary (also audited)."""
+    cat, paths = kiosk.catalog, kiosk.paths
+    summary: dict[str, Any] = {
+        "temporaries_removed": 0,
+        "frames_adopted": 0,
+        "frames_orphaned": 0,
+        "pages_requeued": 0,
+        "documents_resealed": 0,
+        "integrity_errors": 0,
+    }
+    for d in (paths.spool, paths.work, paths.sealed, paths.outbox):
+        summary["temporaries_removed"] += len(remove_stale_temporaries(d))
+
+    # 1. frames without rows
+    known = {Path(r["frame_path"]).resolve() for r in cat.db.query("SELECT frame_path FROM pages")}
+    for frame in sorted(paths.spool.glob("*/*.jpg")):
+        if frame.resolve() in known or frame.parent.name == "orphans":
+            continue
+        doc_id, page_id = frame.parent.name, frame.stem
+        try:
+            doc = cat.get_document(doc_id)
+        except KeyError:
+            doc = None
+        if doc is not None and DocState(doc["state"]) in DOC_EDITABLE:
+            cat.add_page(
+                doc_id, ACTOR, page_id=page_id, frame_path=str(frame), frame_sha256=_sha256(frame)
+            )
+            summary["frames_adopted"] += 1
+        else:
+            dest = paths.spool / "orphans" / f"{doc_id}-{frame.name}"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(frame), dest)
+            cat.audit(
+                ACTOR, "recovery.orphan_frame", doc_id if doc else None, page_id, moved_to=str(dest)
+            )
+            summary["frames_orphaned"] += 1
+
+    # 2. pages whose work was interrupted
+    live_docs = [
+        DocState.OPEN,
+        DocState.CAPTURING,
+        DocState.PROCESSING,
+        DocState.REVIEW,
+        DocState.FAILED,
+        DocState.SEALING,
+    ]
+    to_preview: list[dict[str, Any]] = []
+    to_queue: list[str] = []
+    for doc in cat.list_documents(live_docs, limit=100000):
+        for page in cat.pages(doc["id"]):
+            st = PageState(page["state"])
+            frame = Path(page["frame_path"])
+            if not frame.exists():
+                if st != PageState.FAILED:
+                    cat.transition_page(
+                        page["id"],
+                        PageState.FAILED,
+                        ACTOR,
+                        error_code="frame_lost",
+                        error_message="the captured frame is missing from disk; retake the page",
+                    )
+                continue
+            if st == PageState.CAPTURED:
+                to_preview.append(page)
+            elif st in (PageState.QUEUED, PageState.PROCESSING):
+                to_queue.append(page["id"])
+            elif st == PageState.DONE and not (
+                page.get("image_path")
+                and Path(page["image_path"]).exists()
+                and page.get("ocr_path")
+                and Path(page["ocr_path"]).exists()
+            ):
+                to_queue.append(page["id"])
+            elif st == PageState.PREVIEWED:
+                to_queue.append(page["id"])
+
+    for page in to_preview:
+        kiosk._preview_and_gate(page, ACTOR)  # queues the page itself when it passes
+        summary["pages_requeued"] += 1
+    for page_id in to_queue:
+        page = cat.get_page(page_id)
+        if page["state"] == PageState.PROCESSING:
+            cat.transition_page(page_id, PageState.QUEUED, ACTOR, reason="interrupted")
+        kiosk.enqueue(page_id, ACTOR)
+        summary["pages_requeued"] += 1
+
+    # 3. documents: finish what a crash interrupted
+    for doc in cat.list_documents([DocState.PROCESSING], limit=100000):
+        kiosk._check_document_done(doc["id"])
+    resealing = cat.list_documents([DocState.SEALING], limit=100000)
+    if resealing:
+        kiosk.wait_idle()
+    for doc in resealing:
+        stale = paths.sealed_pdf(doc["id"])
+        if stale.exists():
+            stale.unlink()
+        try:
+            kiosk._write_sealed(cat.get_document(doc["id"]), ACTOR)
+            summary["documents_resealed"] += 1
+        except Exception as exc:  # recorded as a failed document by _write_sealed
+            log.error("re-sealing %s failed: %s", doc["id"], exc)
+
+    # 4. sealed files must match their recorded hash
+    for doc in cat.list_documents([DocState.SEALED, DocState.QUEUED], limit=100000):
+        pdf = Path(doc["pdf_path"]) if doc["pdf_path"] else None
+        problem = None
+        if pdf is None or not pdf.exists():
+            problem = "sealed PDF missing"
+        elif _sha256(pdf) != doc["sha256"]:
+            problem = "sealed PDF does not match its recorded SHA-256"
+        if problem:
+            summary["integrity_errors"] += 1
+            cat.audit(ACTOR, "integrity.error", doc["id"], None, problem=problem)
+            log.error("document %s: %s", doc["id"], problem)
+
+    if any(summary.values()):
+        cat.audit(ACTOR, "recovery.done", None, None, **summary)
+    return summary
