@@ -178,6 +178,14 @@ class Kiosk:
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
+                if self.tessdata is None:  # maybe fixed since start-up (package installed)
+                    try:
+                        self.tessdata = find_tessdata(
+                            self.settings.ocr.tessdata, self.settings.ocr.languages
+                        )
+                        self.ocr_error = None
+                    except OcrError as exc:
+                        self.ocr_error = exc
                 if self.tessdata is None:
                     assert self.ocr_error is not None
                     raise KioskError(
@@ -232,6 +240,8 @@ class Kiosk:
         try:
             fut = self._get_pool().submit(run_page_job, self._page_job(page))
         except KioskError as exc:
+            # OCR cannot run (language data missing): the page stays on disk, marked
+            # failed with the reason; finishing the document retries it once fixed.
             self.catalog.transition_page(
                 page_id,
                 PageState.FAILED,
@@ -239,8 +249,9 @@ class Kiosk:
                 error_code=exc.code,
                 error_message=exc.message_en,
             )
+            self.events.publish("page", page_id=page_id, doc_id=page["doc_id"], state="failed")
             self._check_document_done(page["doc_id"])
-            raise
+            return
         with self._futures_lock:
             self._futures[page_id] = fut
         self.catalog.transition_page(page_id, PageState.PROCESSING, "system")
