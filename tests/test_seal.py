@@ -29,7 +29,7 @@ from firmware.seal import (
     verify_sealed,
 )
 
-FONT_PATH = "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf"
+FONT_PATH = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 DPI = 300
 A4_PX = (2480, 3508)  # 210 x 297 mm at 300 dpi
 ICT = timezone(timedelta(hours=7))
