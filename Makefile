@@ -9,7 +9,8 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the kiosk and its tests need (OCR data, fonts for the sim camera,
 # poppler for PDF checks, SANE and its test backend for scanners).
 APT_PACKAGES = tesseract-ocr tesseract-ocr-vie tesseract-ocr-eng fonts-liberation2 \
-	fonts-dejavu-core poppler-utils qpdf sane-utils libsane1 openssl python3-venv
+	fonts-dejavu-core poppler-utils qpdf sane-utils libsane1 openssl python3-venv chromium \
+	softhsm2 opensc libengine-pkcs11-openssl dbus-daemon
 BENCH_APT_PACKAGES = ocrmypdf
 
 .PHONY: setup apt venv demo test test-all bench lint format clean

@@ -24,6 +24,7 @@ from typing import Any
 import sqlite_utils
 
 from firmware import states
+from firmware.routing import assert_may_upload
 from firmware.states import DocState, PageState
 from firmware.textfold import fold, nfc
 
@@ -124,8 +125,56 @@ def _m1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m2(db: sqlite_utils.Database) -> None:
+    """Operator accounts (code + argon2 PIN hash, role, lockout) and UI sign-in sessions."""
+    db.execute(
+        """
+        CREATE TABLE operators (
+            code TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('operator', 'archivist', 'maintainer')),
+            pin_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            failed_count INTEGER NOT NULL DEFAULT 0,
+            locked_until REAL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            code TEXT NOT NULL REFERENCES operators(code),
+            created_at REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            lang TEXT NOT NULL DEFAULT 'vi',
+            ended_at REAL,
+            end_reason TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX sessions_open ON sessions(ended_at, last_seen)")
+
+
+def _m3(db: sqlite_utils.Database) -> None:
+    """Sequence numbers of documents in record files (firmware.metadata.sequence):
+    unique per (record code, sequence), one row per document."""
+    db.execute(
+        """
+        CREATE TABLE record_items (
+            record_code TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            doc_id TEXT NOT NULL UNIQUE REFERENCES documents(id),
+            assigned_at TEXT NOT NULL,
+            PRIMARY KEY (record_code, sequence)
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Any]] = [
     (1, "documents, pages, page_text (FTS5), audit", _m1),
+    (2, "operators", _m2),
+    (3, "record_items (sequence numbers in record files)", _m3),
 ]
 
 
@@ -381,6 +430,13 @@ class Catalog:
                 raise NotFound(f"document {doc_id} not found")
             current = row[0]
             tgt = states.check_document(doc_id, current, str(target))
+            if tgt == DocState.QUEUED:
+                # The last line of defence of the confidentiality rule: whatever path asked,
+                # a classified document never enters the WAN outbox.
+                level = self.db.execute(
+                    "SELECT id, confidentiality FROM documents WHERE id = ?", [doc_id]
+                ).fetchone()
+                assert_may_upload({"id": level[0], "confidentiality": level[1]})
             update = {"state": tgt.value, "updated_at": utcnow(), **fields}
             if "metadata" in update and not isinstance(update["metadata"], str):
                 update["metadata"] = json.dumps(update["metadata"], ensure_ascii=False)

@@ -196,6 +196,39 @@ def cmd_run(args: argparse.Namespace, demo: bool = False) -> int:
     return run_service(settings, demo=demo)
 
 
+def cmd_operator(args: argparse.Namespace) -> int:
+    """Add or list touchscreen operators; the PIN is read from the terminal or stdin."""
+    import getpass
+
+    from firmware.catalog import Catalog
+    from firmware.operators import Operators
+    from firmware.paths import DataPaths
+
+    settings = _settings(args)
+    cat = Catalog(DataPaths(Path(settings.data_dir)).ensure().catalog)
+    try:
+        ops = Operators(cat)
+        if args.action == "list":
+            for o in ops.list():
+                print(f"{o.code}\t{o.role}\t{o.name}" + ("\t(disabled)" if o.disabled else ""))
+            return 0
+        if not args.code or not args.name:
+            print("sohoa operator add CODE --name NAME [--role ROLE]", file=sys.stderr)
+            return 2
+        if sys.stdin.isatty():
+            pin = getpass.getpass("Mã PIN / PIN: ")
+            if getpass.getpass("Nhập lại / again: ") != pin:
+                print("Hai lần nhập không khớp / the PINs differ", file=sys.stderr)
+                return 2
+        else:
+            pin = sys.stdin.readline().strip()
+        op = ops.add(args.code, args.name, args.role, pin, "cli")
+        print(f"{op.code}\t{op.role}\t{op.name}")
+        return 0
+    finally:
+        cat.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sohoa", description="Sohoa document-scanner kiosk")
     p.add_argument("--config", help="TOML configuration file (default /etc/sohoa/sohoa.toml)")
@@ -242,6 +275,22 @@ def build_parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("doctor", help="check camera, pedal, LEDs, OCR data, disk")
     dr.add_argument("--lang", choices=["vi", "en"])
     dr.set_defaults(func=cmd_doctor)
+
+    op = sub.add_parser("operator", help="touchscreen operator accounts (code + PIN)")
+    op.add_argument("action", choices=["add", "list"])
+    op.add_argument("code", nargs="?", help="add: staff code (3-12 digits)")
+    op.add_argument("--name", help="add: full name")
+    op.add_argument("--role", choices=["operator", "archivist", "maintainer"], default="operator")
+    op.set_defaults(func=cmd_operator)
+
+    for module in ("firmware.cli_export", "firmware.cli_metadata"):
+        try:
+            mod = __import__(module, fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.register(sub)
 
     rc = sub.add_parser("recover", help="repair after a power cut and finish interrupted work")
     rc.set_defaults(func=cmd_recover)

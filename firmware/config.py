@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -137,6 +137,102 @@ class SealConfig(_Section):
     )
 
 
+class AllowedStickConfig(_Section):
+    vid: str = Field(description="USB vendor id, four hex digits (lsusb: 0781).")
+    pid: str = Field(description="USB product id, four hex digits (lsusb: 5581).")
+    serial: str = Field(description="The stick's USB serial number (iSerial).")
+    label: str = Field("", description="Name people use for the stick (e.g. USB số 1).")
+
+
+class ExportConfig(_Section):
+    recipients: list[str] | None = Field(
+        None,
+        description="X.509 certificates (PEM or DER files) of the receiving office; every "
+        "export is encrypted to all of them. Example: "
+        'recipients = ["/etc/sohoa/recipients/luu-tru-tinh.pem"]',
+    )
+    allowed_sticks: list[AllowedStickConfig] | None = Field(
+        None,
+        description="USB sticks registered for confidential export (VID, PID and serial; "
+        "every interface must be mass storage). Example: allowed_sticks = "
+        '[{vid = "0781", pid = "5581", serial = "4C530001", label = "USB 1"}]',
+    )
+    retention: Literal["immediate"] | int = Field(
+        "immediate",
+        description="When local copies of exported confidential documents are purged: "
+        '"immediate" (once the export is verified) or a number of days after it.',
+    )
+    backend: Literal["sim", "udisks2"] = Field(
+        "sim",
+        description="USB storage backend: udisks2 (real sticks, mounted through udisks2 "
+        "over D-Bus) or sim (directories standing for sticks, for development).",
+    )
+    sim_dir: str = Field(
+        "", description="sim: directory of simulated sticks; empty = <data_dir>/usb-sim."
+    )
+
+    @field_validator("retention")
+    @classmethod
+    def _retention_days(cls, v: Any) -> Any:
+        if isinstance(v, int) and v < 0:
+            raise ValueError('retention must be "immediate" or a number of days >= 0')
+        return v
+
+
+class SigningConfig(_Section):
+    backend: Literal["none", "pkcs12", "pkcs11"] = Field(
+        "none",
+        description="PAdES signature on every sealed PDF: none, pkcs12 (key file) or "
+        "pkcs11 (smart card / token / HSM).",
+    )
+    key_file: str = Field("", description="pkcs12: the .p12/.pfx file (key, certificate, chain).")
+    passphrase_file: str = Field(
+        "", description="pkcs12: file holding the key file's passphrase (root-only); empty = none."
+    )
+    pkcs11_module: str = Field(
+        "",
+        description="pkcs11: the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so or "
+        "the token vendor's module.",
+    )
+    token_label: str = Field("", description="pkcs11: label of the token holding the key.")
+    key_label: str = Field("", description="pkcs11: label of the private key on the token.")
+    cert_label: str = Field(
+        "", description="pkcs11: label of the certificate; empty = same as key_label."
+    )
+    pin_file: str = Field("", description="pkcs11: file holding the user PIN (root-only).")
+    field_name: str = Field(
+        "SohoaSignature", description="Name of the (invisible) signature field in the PDF."
+    )
+    reason: str = Field(
+        "Số hóa tài liệu lưu trữ / Digitized archival copy",
+        description="Reason written into the signature.",
+    )
+    location: str = Field("", description="Location written into the signature (office name).")
+
+
+class MetadataConfig(_Section):
+    document_types: str = Field(
+        "",
+        description="Document types added to or overriding the built-in list, as "
+        "'CODE=Name; CODE=Name' (e.g. 'ĐA=Đề án'); empty = built-in list (CV, NQ, QĐ, CT, KL, "
+        "BC, TTr, TB, HD, KH, BB, QC, QĐi, TT, CTr).",
+    )
+    low_confidence: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Extracted fields below this confidence are highlighted for the clerk.",
+    )
+
+    @field_validator("document_types")
+    @classmethod
+    def _types_readable(cls, v: str) -> str:
+        from firmware.metadata.types import parse_document_types
+
+        parse_document_types(v)  # raises ValueError with the bad entry
+        return v
+
+
 class UiConfig(_Section):
     host: str = Field("127.0.0.1", description="Address the kiosk UI listens on (loopback).")
     port: int = Field(8080, ge=1, le=65535, description="Port of the kiosk UI.")
@@ -163,6 +259,9 @@ class Settings(BaseSettings):
     ocr: OcrConfig = OcrConfig()
     seal: SealConfig = SealConfig()
     ui: UiConfig = UiConfig()
+    signing: SigningConfig = SigningConfig()
+    metadata: MetadataConfig = MetadataConfig()
+    export: ExportConfig = ExportConfig()
 
     @classmethod
     def settings_customise_sources(
