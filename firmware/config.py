@@ -98,7 +98,16 @@ class PipelineConfig(_Section):
         900, ge=200, le=2000, description="Width in pixels of the preview shown after capture."
     )
     blur_threshold: float = Field(
-        0.35, ge=0, description="Below this sharpness score a page is reported as blurred."
+        0.30,
+        ge=0,
+        description="Below this sharpness score (ink edge steepness / ink contrast, about "
+        "0.4 / blur sigma in pixels at 80 dpi) a page is reported as blurred.",
+    )
+    frame_px_per_mm: float = Field(
+        0,
+        ge=0,
+        description="Camera calibration: frame pixels per millimetre on the desk. Needed to "
+        "tell A3 from A4 (same shape); 0 = unknown (a sqrt(2) page is taken as A4).",
     )
     dark_threshold: float = Field(
         70, ge=0, le=255, description="Mean brightness of the paper below which it is too dark."
