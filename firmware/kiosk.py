@@ -617,10 +617,43 @@ class Kiosk:
         return self._write_sealed(doc, actor)
 
     def _write_sealed(self, doc: dict[str, Any], actor: str) -> dict[str, Any]:
+        from dataclasses import replace
+
+        from firmware.metadata.glue import (
+            catalog_metadata,
+            prepare_archival,
+            sidecar_fields,
+            xmp_archival,
+        )
+        from firmware.metadata.model import MetadataError
         from firmware.seal import DocumentInfo, OcrWord, SealError, SealPage, seal_pdf
+        from firmware.signing import SigningError, sign_with_config
 
         doc_id = doc["id"]
         pages = self.catalog.pages(doc_id)
+        meta = doc["metadata"] or {}
+        # Metadata first: a clerk's mistake sends the document back to review before any
+        # file is written (and before a sequence number in the record file is taken).
+        try:
+            archival = prepare_archival(
+                self.catalog,
+                doc,
+                actor,
+                page_count=len(pages),
+                types=self.settings.metadata.document_types,
+            )
+        except MetadataError as exc:
+            self.catalog.transition_document(
+                doc_id,
+                DocState.REVIEW,
+                actor,
+                reason="metadata_invalid",
+                error_code="metadata_invalid",
+                error_message=exc.message_en,
+            )
+            err = KioskError("metadata_invalid", exc.message_en, exc.message_vi, status=422)
+            self._set_error(err)
+            raise err from exc
         seal_pages = []
         for p in pages:
             ocr = json.loads(Path(p["ocr_path"]).read_text(encoding="utf-8"))
@@ -640,18 +673,18 @@ class Kiosk:
             seal_pages.append(SealPage(image=Path(p["image_path"]), dpi=ocr["dpi"], words=words))
         title = doc["title"] or self._default_title(doc)
         created = datetime.fromisoformat(doc["created_at"])
-        meta = doc["metadata"] or {}
         info = DocumentInfo(
             doc_id=doc_id,
             title=title,
             created=created if created.tzinfo else created.replace(tzinfo=UTC),
             kiosk_id=self.settings.kiosk_id,
             language="vi",
-            subject=str(meta.get("subject", "")),
-            keywords=list(meta.get("keywords", [])),
-            archival={k: str(v) for k, v in meta.items() if isinstance(v, (str, int, float))},
+            subject=archival.subject,
+            keywords=list(archival.keywords),
+            archival=xmp_archival(archival, meta),
         )
         out = self.paths.sealed_pdf(doc_id)
+        signature: dict[str, Any] | None = None
         try:
             crashpoint("seal.write")
             result = seal_pdf(
@@ -662,6 +695,17 @@ class Kiosk:
                 jpeg_quality=self.settings.seal.jpeg_quality,
             )
             crashpoint("seal.after_write")
+            # PAdES as an incremental update of the sealed file, replacing it atomically:
+            # the signed file is the one hashed, recorded and sent.
+            signed = sign_with_config(out, out, self.settings.signing)
+            if signed is not None:
+                result = replace(result, sha256=signed.sha256, size=signed.size)
+                signature = {
+                    "backend": signed.backend,
+                    "field": signed.field_name,
+                    "signer": signed.signer,
+                    "format": "PAdES B-B (ETSI.CAdES.detached)",
+                }
             sidecar = {
                 "id": doc_id,
                 "title": title,
@@ -672,6 +716,8 @@ class Kiosk:
                 "sha256": result.sha256,
                 "content_sha256": result.content_sha256,
                 "metadata": meta,
+                **sidecar_fields(archival),
+                "signature": signature,
                 "pages": [
                     {
                         "seq": p["seq"],
@@ -686,17 +732,18 @@ class Kiosk:
                 self.paths.sealed_sidecar(doc_id),
                 json.dumps(sidecar, ensure_ascii=False, indent=2).encode(),
             )
-        except (SealError, OSError, ValueError) as exc:
-            err = (
-                disk_error(exc, "document")
-                if isinstance(exc, OSError)
-                else KioskError(
+        except (SealError, SigningError, OSError, ValueError) as exc:
+            if isinstance(exc, OSError):
+                err = disk_error(exc, "document")
+            elif isinstance(exc, SigningError):
+                err = KioskError(exc.code, exc.message_en, exc.message_vi, status=503)
+            else:
+                err = KioskError(
                     "seal_failed",
                     f"Sealing failed: {exc}",
                     "Không tạo được tệp PDF lưu trữ; hãy thử lưu lại.",
                     status=500,
                 )
-            )
             self.catalog.transition_document(
                 doc_id,
                 DocState.FAILED,
@@ -715,6 +762,7 @@ class Kiosk:
             pdf_path=str(result.path),
             pdf_size=result.size,
             title=title,
+            metadata=catalog_metadata(archival, meta),
         )
         self.events.publish("document", doc_id=doc_id, state="sealed", sha256=result.sha256)
         return doc
@@ -743,6 +791,45 @@ class Kiosk:
             "current_document": self.current_doc_id,
             "last_error": self.last_error.to_dict() if self.last_error else None,
             "audit_head": self.catalog.audit_head()[1],
+        }
+
+    def extract_metadata(self, doc_id: str) -> dict[str, Any]:
+        """Fields read from page 1's stored OCR words, for the review screen to pre-fill.
+
+        Returns ``{"fields": {name: {"value", "confidence"}}, "metadata": {...},
+        "low_confidence": [names], "page_id": ...}``; ``metadata`` uses the model's keys
+        (``doc_type`` code, ``number``, ``symbol``, ``date``...), ready for :meth:`seal`.
+        Raises :class:`KioskError` when page 1 is not processed yet.
+        """
+        from firmware.metadata.extract import extract_fields
+        from firmware.metadata.types import registry
+
+        pages = self.catalog.pages(doc_id)
+        first = pages[0] if pages else None
+        if first is None or first["state"] != PageState.DONE or not first.get("ocr_path"):
+            raise KioskError(
+                "page_not_ready",
+                "Page 1 is not processed yet; metadata can be read once it is.",
+                "Trang 1 chưa xử lý xong; hãy đợi rồi đọc lại thông tin.",
+            )
+        ocr = json.loads(Path(first["ocr_path"]).read_text(encoding="utf-8"))
+        width = height = None
+        if first.get("image_path") and Path(first["image_path"]).exists():
+            from PIL import Image
+
+            with Image.open(first["image_path"]) as im:  # reads the header only
+                width, height = im.size
+        ext = extract_fields(
+            ocr.get("words", []),
+            page_width=width,
+            page_height=height,
+            types=registry(self.settings.metadata.document_types),
+        )
+        return {
+            "page_id": first["id"],
+            "fields": ext.to_dict(),
+            "metadata": ext.to_metadata(),
+            "low_confidence": ext.low_confidence(self.settings.metadata.low_confidence),
         }
 
 

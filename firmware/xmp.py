@@ -19,6 +19,16 @@ property           type      meaning
 ``contentSHA256``  Text      SHA-256 (hex) of the page content, see :func:`firmware.seal.seal_pdf`
 ``<key>``          Text      one property per entry of ``DocumentInfo.archival``
 =================  ========  ==========================================================
+
+Archival metadata (Circular 02/2019/TT-BNV and Party practice), written by
+:meth:`firmware.metadata.model.ArchivalMetadata.xmp_properties` when known; the list with
+types and meanings is :data:`ARCHIVAL_PROPERTIES` and goes into the packet's extension
+schema, so a PDF/A validator and the receiving archive read the same documentation:
+identifier, archivalCode, recordCode, sequence, documentKind, documentType,
+documentTypeName, number, symbol, numberSymbol, issuedDate, issuer, subject, languages,
+informationSymbol, accessMode, reliability, handwriting, physicalCondition, signer,
+signerTitle, confidentiality, copyType, partyOrgCode, partyMemberCode, notes.
+Other ``archival`` keys are declared as Text with a generic description.
 """
 
 from __future__ import annotations
@@ -56,6 +66,36 @@ FIXED_PROPERTIES: dict[str, tuple[str, str]] = {
         "Text",
         "Hex SHA-256 over, page by page, the embedded JPEG bytes then the UTF-8 text layer",
     ),
+}
+
+#: Documented archival properties: name -> (XMP value type, description).
+ARCHIVAL_PROPERTIES: dict[str, tuple[str, str]] = {
+    "identifier": ("Text", "Mã định danh tài liệu: identifier of the archival document"),
+    "archivalCode": ("Text", "Mã lưu trữ: record file code and sequence, as in the file name"),
+    "recordCode": ("Text", "Mã hồ sơ: code of the record file holding the document"),
+    "sequence": ("Integer", "Số thứ tự văn bản trong hồ sơ: sequence in the record file"),
+    "documentKind": ("Text", "party (Party document) or state (State document)"),
+    "documentType": ("Text", "Tên loại văn bản, as its code: CV, NQ, QĐ, CT, KL, BC, ..."),
+    "documentTypeName": ("Text", "Tên loại văn bản: document type name (Công văn, ...)"),
+    "number": ("Text", "Số văn bản: document number as printed"),
+    "symbol": ("Text", "Ký hiệu văn bản: symbol (CV/TW, QĐ-UBND)"),
+    "numberSymbol": ("Text", "Số và ký hiệu as printed (64-CV/TW, 12/QĐ-UBND)"),
+    "issuedDate": ("Date", "Ngày tháng năm văn bản: date of the document"),
+    "issuer": ("Text", "Tên cơ quan, tổ chức ban hành: issuing body"),
+    "subject": ("Text", "Trích yếu nội dung: subject summary"),
+    "languages": ("Text", "Ngôn ngữ: ISO 639-1 codes, comma separated"),
+    "informationSymbol": ("Text", "Ký hiệu thông tin: information symbol"),
+    "accessMode": ("Text", "Chế độ sử dụng: cong_khai (public) or han_che (restricted)"),
+    "reliability": ("Text", "Mức độ tin cậy: so_hoa (digitized), goc_dien_tu, hon_hop"),
+    "handwriting": ("Text", "Bút tích: handwritten annotations on the original"),
+    "physicalCondition": ("Text", "Tình trạng vật lý: physical condition of the original"),
+    "signer": ("Text", "Người ký: name of the signer"),
+    "signerTitle": ("Text", "Chức vụ người ký: title of the signer"),
+    "confidentiality": ("Text", "Độ mật: thuong, mat or toi_mat"),
+    "copyType": ("Text", "Loại bản: ban_goc, ban_chinh, ban_sao, ban_sao_y, ban_trich_sao"),
+    "partyOrgCode": ("Text", "Mã tổ chức đảng: Party organization code"),
+    "partyMemberCode": ("Text", "Mã đảng viên: Party member code"),
+    "notes": ("Text", "Ghi chú: notes"),
 }
 
 # An archival key becomes an XML element name: a letter or underscore, then letters,
@@ -149,7 +189,8 @@ def _extension_schema(desc, archival_keys: list[str]) -> None:
     _sub(schema, "pdfaSchema", "prefix", SOHOA_PREFIX)
     props = _sub(_sub(schema, "pdfaSchema", "property"), "rdf", "Seq")
     entries = list(FIXED_PROPERTIES.items()) + [
-        (k, ("Text", f"Archival metadata field '{k}'")) for k in archival_keys
+        (k, ARCHIVAL_PROPERTIES.get(k, ("Text", f"Archival metadata field '{k}'")))
+        for k in archival_keys
     ]
     for name, (value_type, description) in entries:
         li = _resource_li(props)

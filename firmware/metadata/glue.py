@@ -1,0 +1,72 @@
+"""Glue between the metadata model and the sealed file: catalog -> model -> XMP and sidecar.
+
+Kept apart from :mod:`firmware.kiosk` so the kiosk's sealing code stays a sequence of steps
+and the rules (which value wins, which keys reach the XMP) are tested here on their own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from firmware.catalog import Catalog
+from firmware.metadata.model import ArchivalMetadata, extra_fields, validate_metadata
+from firmware.metadata.sequence import assign_sequence
+from firmware.xmp import FIXED_PROPERTIES
+
+_XML_NAME = re.compile(r"^[^\W\d][\w.-]*$")
+
+
+def prepare_archival(
+    catalog: Catalog,
+    doc: dict[str, Any],
+    actor: str,
+    *,
+    page_count: int,
+    types: str = "",
+) -> ArchivalMetadata:
+    """Validate a document's metadata for sealing and give it its sequence number.
+
+    The catalog's confidentiality column fills in when the metadata does not say; the
+    identifier defaults to the document id; the page count is the sealed file's, whatever
+    was typed. Raises :class:`firmware.metadata.model.MetadataError` for the clerk.
+    """
+    meta = dict(doc.get("metadata") or {})
+    meta["page_count"] = page_count
+    model = validate_metadata(
+        meta, types=types, confidentiality=doc.get("confidentiality"), identifier=doc["id"]
+    )
+    if model.record_code:
+        seq = assign_sequence(catalog, doc["id"], model.record_code, actor, model.sequence)
+        model = model.model_copy(update={"sequence": seq})
+    return model
+
+
+def xmp_archival(model: ArchivalMetadata, meta: dict[str, Any]) -> dict[str, str]:
+    """``sohoa:`` XMP properties: the model's, plus other scalar metadata entries (added by
+    other features, e.g. a register entry id) whose keys are valid XMP names."""
+    props = model.xmp_properties()
+    for key, value in extra_fields(meta).items():
+        if (
+            isinstance(value, str | int | float)
+            and not isinstance(value, bool)
+            and _XML_NAME.match(key)
+            and key not in FIXED_PROPERTIES
+            and key not in props
+        ):
+            props[key] = str(value)
+    return props
+
+
+def sidecar_fields(model: ArchivalMetadata) -> dict[str, Any]:
+    """Entries the JSON sidecar carries for the archive: validated metadata and file name."""
+    return {
+        "archival": model.to_dict(),
+        "archival_code": model.archival_code,
+        "archival_name": model.archival_name,
+    }
+
+
+def catalog_metadata(model: ArchivalMetadata, meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata stored back in the catalog at sealing: validated values, extras kept."""
+    return {**extra_fields(meta), **model.to_dict(), "number_symbol": model.number_symbol}
