@@ -35,6 +35,8 @@ class PageJob:
     ocr_path: str
     preview_path: str
     preview_width: int
+    image_dpi: int = 200          # archival image layer resolution (seal.image_dpi)
+    jpeg_quality: int = 55        # archival image layer JPEG quality (seal.jpeg_quality)
 
 
 def init_worker(tessdata: str, languages: str) -> None:
@@ -45,6 +47,17 @@ def init_worker(tessdata: str, languages: str) -> None:
     from firmware.ocr import Engine
 
     _ENGINE = Engine(tessdata, languages)
+
+
+def _trim_heap() -> None:
+    """Give freed page buffers back to the OS: a worker idles between pages, and on a 2 GB
+    Pi the browser needs that memory more than glibc's free lists do."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def rotate(image: np.ndarray, quarter_turns: int) -> np.ndarray:
@@ -84,10 +97,23 @@ def run_page_job(job: PageJob) -> dict[str, Any]:
     image = rotate(result.image, job.rotation)
     crashpoint("ocr.running")
     ocr = _ENGINE.recognize(image, result.dpi)
-    atomic_write_bytes(job.image_path, encode_jpeg(image, 92))
+    from firmware.archival_image import encode_archival_jpeg
+
+    archival = encode_archival_jpeg(image, result.dpi, job.image_dpi, job.jpeg_quality)
+    atomic_write_bytes(job.image_path, archival)
     atomic_write_bytes(job.preview_path, encode_jpeg(preview_image(image, job.preview_width), 80))
-    payload = {"dpi": result.dpi, "paper": result.paper, **ocr.to_dict()}
+    height, width = image.shape[:2]
+    payload = {
+        "dpi": result.dpi,
+        "width": width,
+        "height": height,
+        "paper": result.paper,
+        **ocr.to_dict(),
+    }
     atomic_write_bytes(job.ocr_path, json.dumps(payload, ensure_ascii=False).encode())
+    dpi, paper, skew = result.dpi, result.paper, result.skew_deg
+    del image, result
+    _trim_heap()
     crashpoint("ocr.after_write")
     return {
         "page_id": job.page_id,
@@ -98,7 +124,7 @@ def run_page_job(job: PageJob) -> dict[str, Any]:
         "text": ocr.text,
         "mean_conf": ocr.mean_conf,
         "word_count": len(ocr.words),
-        "dpi": result.dpi,
-        "paper": result.paper,
-        "skew_deg": result.skew_deg,
+        "dpi": dpi,
+        "paper": paper,
+        "skew_deg": skew,
     }

@@ -225,6 +225,8 @@ class Kiosk:
             ocr_path=str(self.paths.page_ocr(d, p)),
             preview_path=str(self.paths.preview(d, p)),
             preview_width=self.settings.pipeline.preview_width,
+            image_dpi=self.settings.seal.image_dpi,
+            jpeg_quality=self.settings.seal.jpeg_quality,
         )
 
     def enqueue(self, page_id: str, actor: str = "system") -> None:
@@ -670,7 +672,10 @@ class Kiosk:
                 )
                 for w in ocr["words"]
             ]
-            seal_pages.append(SealPage(image=Path(p["image_path"]), dpi=ocr["dpi"], words=words))
+            image = Path(p["image_path"])
+            seal_pages.append(
+                SealPage(image=image, dpi=ocr["dpi"], words=words, encoded=image.read_bytes())
+            )
         title = doc["title"] or self._default_title(doc)
         created = datetime.fromisoformat(doc["created_at"])
         info = DocumentInfo(
@@ -813,12 +818,7 @@ class Kiosk:
                 "Trang 1 chưa xử lý xong; hãy đợi rồi đọc lại thông tin.",
             )
         ocr = json.loads(Path(first["ocr_path"]).read_text(encoding="utf-8"))
-        width = height = None
-        if first.get("image_path") and Path(first["image_path"]).exists():
-            from PIL import Image
-
-            with Image.open(first["image_path"]) as im:  # reads the header only
-                width, height = im.size
+        width, height = ocr.get("width"), ocr.get("height")  # OCR pixel space
         ext = extract_fields(
             ocr.get("words", []),
             page_width=width,

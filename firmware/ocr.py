@@ -123,9 +123,9 @@ class Engine:
 
         tr = self._tesserocr
         if image.ndim == 3:
-            grey = (0.114 * image[..., 0] + 0.587 * image[..., 1] + 0.299 * image[..., 2]).astype(
-                np.uint8
-            )
+            import cv2
+
+            grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # uint8: no float temporaries
         else:
             grey = image
         pil = Image.fromarray(grey)

@@ -58,8 +58,9 @@ class DataPaths:
         return self.work / doc_id / f"{page_id}.preview.jpg"
 
     def page_image(self, doc_id: str, page_id: str) -> Path:
-        """Flattened, deskewed page at the pipeline's output dpi (PNG, lossless for OCR)."""
-        return self.work / doc_id / f"{page_id}.page.png"
+        """The page's archival image layer: flattened, deskewed, resampled to the seal's
+        image dpi and JPEG-encoded exactly as it will be embedded in the PDF/A."""
+        return self.work / doc_id / f"{page_id}.archival.jpg"
 
     def page_ocr(self, doc_id: str, page_id: str) -> Path:
         return self.work / doc_id / f"{page_id}.ocr.json"

@@ -40,6 +40,7 @@ from pikepdf import Array, Dictionary, Name
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from firmware import __version__
+from firmware.archival_image import encode_jpeg as _encode_jpeg
 from firmware.atomic import atomic_open
 from firmware.glyphless_font import (
     ADVANCE,
@@ -83,6 +84,10 @@ class SealPage:
     image: np.ndarray | Path
     dpi: int  # resolution of ``image``; page size in points = px / dpi * 72
     words: list[OcrWord]
+    # The archival JPEG already resampled to ``image_dpi`` (from encode_archival_jpeg),
+    # as the OCR workers produce it: sealing then only assembles, which keeps the service
+    # process small and fast. ``image`` is then only named in error messages.
+    encoded: bytes | None = None
 
 
 @dataclass
@@ -151,39 +156,19 @@ def _load_pixels(image: np.ndarray | Path | str) -> tuple[np.ndarray, bool]:
     raise SealError(f"unsupported page image shape {image.shape}", "Ảnh trang không hợp lệ.")
 
 
-def _encode_jpeg(
-    pixels: np.ndarray, is_bgr: bool, src_dpi: int, dst_dpi: int, quality: int
-) -> tuple[bytes, int, int]:
-    """Resample to ``dst_dpi`` and JPEG-encode; return (bytes, width_px, height_px).
-
-    INTER_AREA when shrinking (it averages, so thin strokes and sensor noise do not alias
-    into detail that JPEG pays for); cubic when enlarging. 4:2:0 chroma subsampling (the red
-    seal survives it at 200 dpi), optimized Huffman tables, and progressive scans: about 9 %
-    smaller on text pages because EOB runs code the white paper cheaply, and every PDF 1.3+
-    reader decodes them.
-    """
-    h, w = pixels.shape[:2]
-    nw = max(1, round(w * dst_dpi / src_dpi))
-    nh = max(1, round(h * dst_dpi / src_dpi))
-    if (nw, nh) != (w, h):
-        interp = cv2.INTER_AREA if nw < w else cv2.INTER_CUBIC
-        pixels = cv2.resize(pixels, (nw, nh), interpolation=interp)
-    if is_bgr:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(
-        buf,
-        "JPEG",
-        quality=quality,
-        subsampling=2,  # 4:2:0
-        optimize=True,
-        progressive=True,
-        dpi=(dst_dpi, dst_dpi),
-    )
-    return buf.getvalue(), nw, nh
-
-
-# --- text layer ----------------------------------------------------------------------------
+def _jpeg_size(jpeg: bytes, n: int) -> tuple[int, int]:
+    """Pixel size of a pre-encoded page JPEG (header only); it must be a colour JPEG."""
+    try:
+        with Image.open(io.BytesIO(jpeg)) as im:
+            if im.format != "JPEG" or im.mode != "RGB":
+                raise SealError(
+                    f"page {n}: pre-encoded image must be an RGB JPEG, not {im.format} {im.mode}",
+                    f"Ảnh trang {n} không hợp lệ.",
+                )
+            return im.size
+    except (OSError, UnidentifiedImageError) as exc:
+        raise SealError(f"page {n}: unreadable pre-encoded JPEG: {exc}",
+                        f"Ảnh trang {n} bị hỏng.") from exc
 
 
 def _fmt(v: float) -> str:
@@ -410,11 +395,16 @@ def seal_pdf(
     font = _add_font(pdf)
     content = hashlib.sha256()
     for n, page in enumerate(pages, 1):
-        pixels, is_bgr = _load_pixels(page.image)
-        h_px, w_px = pixels.shape[:2]
-        size_pt = (w_px * 72.0 / page.dpi, h_px * 72.0 / page.dpi)
-        jpeg, nw, nh = _encode_jpeg(pixels, is_bgr, page.dpi, image_dpi, jpeg_quality)
-        del pixels  # drop the full-resolution page before decoding the next one
+        if page.encoded is not None:
+            jpeg = page.encoded
+            nw, nh = _jpeg_size(jpeg, n)
+            size_pt = (nw * 72.0 / image_dpi, nh * 72.0 / image_dpi)
+        else:
+            pixels, is_bgr = _load_pixels(page.image)
+            h_px, w_px = pixels.shape[:2]
+            size_pt = (w_px * 72.0 / page.dpi, h_px * 72.0 / page.dpi)
+            jpeg, nw, nh = _encode_jpeg(pixels, is_bgr, page.dpi, image_dpi, jpeg_quality)
+            del pixels  # drop the full-resolution page before decoding the next one
         try:
             text_ops, text = _text_layer(page.words, page.dpi, size_pt[1])
         except (TypeError, ValueError) as exc:

@@ -249,8 +249,10 @@ def process_page(
     out_size = page_size_px(paper, landscape, cfg.output_dpi)
     skew = an.skew_deg if abs(an.skew_deg) > MIN_CORRECTION else 0.0
     page = warp_page(full, page_quad, out_size, rotate_deg=-skew)
+    del full, small  # the 12 MP frame is not needed any more: free it before flattening
     clock.lap("warp_full")
     image = flatten(page)
+    del page
     clock.lap("flatten_full")
     return PageResult(
         image=image,

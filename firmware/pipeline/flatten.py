@@ -56,5 +56,7 @@ def flatten(page: np.ndarray, background: np.ndarray | None = None) -> np.ndarra
     if background is None:
         background = estimate_background(page)
     bg = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
-    divided = cv2.divide(page, bg, scale=255.0 / WHITE_POINT)
-    return cv2.LUT(divided, _LUT)
+    # In place on the one full-size buffer: at 300 dpi every copy of an A4 page is 26 MB,
+    # and a worker on a 2 GB Pi must not hold four of them at once.
+    cv2.divide(page, bg, dst=bg, scale=255.0 / WHITE_POINT)
+    return cv2.LUT(bg, _LUT, dst=bg)
