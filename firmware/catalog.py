@@ -171,10 +171,16 @@ def _m3(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m4(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE pages ADD COLUMN source TEXT NOT NULL DEFAULT 'camera'")
+    db.execute("ALTER TABLE pages ADD COLUMN scan_dpi INTEGER")
+
+
 MIGRATIONS: list[tuple[int, str, Any]] = [
     (1, "documents, pages, page_text (FTS5), audit", _m1),
     (2, "operators", _m2),
     (3, "record_items (sequence numbers in record files)", _m3),
+    (4, "pages.source and pages.scan_dpi (scanner pages)", _m4),
 ]
 
 
@@ -475,6 +481,8 @@ class Catalog:
         frame_path: str,
         frame_sha256: str,
         replaces: str | None = None,
+        source: str = "camera",
+        scan_dpi: int | None = None,
     ) -> dict[str, Any]:
         """Register a frame already durable on disk as the next page (or in place of one)."""
         now = utcnow()
@@ -515,6 +523,8 @@ class Catalog:
                     "frame_path": frame_path,
                     "frame_sha256": frame_sha256,
                     "replaces": replaces,
+                    "source": source,
+                    "scan_dpi": scan_dpi,
                 }
             )
             if DocState(doc[0]) == DocState.OPEN:

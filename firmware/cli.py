@@ -38,24 +38,33 @@ def cmd_scan(args: argparse.Namespace) -> int:
     settings = _settings(
         args, camera=camera_over, pedal={"backend": "none"}, leds={"backend": "none"}
     )
+    scanner = camera = None
     if args.scanner:
-        from firmware.scan_source import scanner_frames
+        from drivers.scanner import SaneScanner, ScannerError, ScanSettings
 
-        frames_iter = scanner_frames(args.scanner, adf=args.adf, duplex=args.duplex, dpi=args.dpi)
-        camera = None
+        source = "adf-duplex" if args.duplex else "adf" if args.adf else "flatbed"
+        try:
+            scan_settings = ScanSettings(
+                source=source,
+                dpi=args.dpi,
+                mode=settings.scanner.mode,
+                paper=settings.scanner.paper,
+                timeout_s=settings.scanner.timeout_s,
+            )
+        except ScannerError as exc:
+            raise KioskError(f"scanner_{exc.code}", exc.message, exc.message_vi) from exc
+        scanner = SaneScanner(args.scanner, scan_settings)
     else:
         from drivers.camera import open_camera
 
         camera = open_camera(settings.camera)
-        frames_iter = None
-    kiosk = Kiosk(settings, camera=camera)
+    kiosk = Kiosk(settings, camera=camera, scanner=scanner)
     kiosk.start()
     try:
         doc = kiosk.new_document("cli", source="scanner" if args.scanner else "camera")
         problems: list[str] = []
-        if frames_iter is not None:
-            for frame in frames_iter:
-                out = kiosk.ingest_frame(frame.jpeg, "cli", doc["id"], truth=frame.truth)
+        if scanner is not None:
+            for out in kiosk.scan_batch("cli", doc["id"]):
                 _report_page(out, problems)
         else:
             count = args.pages if args.camera != "folder" else None

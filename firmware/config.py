@@ -142,7 +142,11 @@ class SealConfig(_Section):
         "layer of the archival PDF (rules require at least 200 dpi).",
     )
     jpeg_quality: int = Field(
-        55, ge=20, le=95, description="JPEG quality of the archival image layer."
+        50,
+        ge=20,
+        le=95,
+        description="JPEG quality of the archival image layer (50 keeps a "
+        "typical A4 text page under 200 KB at 200 dpi).",
     )
 
 
@@ -242,6 +246,34 @@ class MetadataConfig(_Section):
         return v
 
 
+class ScannerConfig(_Section):
+    enabled: bool = Field(
+        False, description="Use a SANE document scanner (flatbed or feeder) as a capture source."
+    )
+    device: str = Field(
+        "",
+        description="SANE device name (e.g. fujitsu:fi-7160:12345, test:0); empty = the "
+        "only scanner present, or the one whose model contains scanner.model.",
+    )
+    model: str = Field("", description="Pick the scanner whose model contains this text.")
+    source: Literal["flatbed", "adf", "adf-duplex"] = Field(
+        "flatbed", description="flatbed, adf (sheet feeder) or adf-duplex (both sides)."
+    )
+    dpi: int = Field(300, ge=200, le=1200, description="Scan resolution (at least 200 dpi).")
+    mode: Literal["color", "gray"] = Field(
+        "color", description="color (archival copies are colour) or gray."
+    )
+    paper: Literal["A3", "A4", "A5", "B5", "Letter", "Legal"] = Field(
+        "A4", description="Paper size to scan."
+    )
+    timeout_s: float = Field(
+        60, gt=1, le=600, description="Longest wait for the scanner at any step (per page)."
+    )
+    drop_blank_backs: bool = Field(
+        True, description="Duplex: drop back sides that the blank-page check finds empty."
+    )
+
+
 class UiConfig(_Section):
     host: str = Field("127.0.0.1", description="Address the kiosk UI listens on (loopback).")
     port: int = Field(8080, ge=1, le=65535, description="Port of the kiosk UI.")
@@ -267,6 +299,10 @@ class Settings(BaseSettings):
     pipeline: PipelineConfig = PipelineConfig()
     ocr: OcrConfig = OcrConfig()
     seal: SealConfig = SealConfig()
+    scanner: ScannerConfig = ScannerConfig()
+    capture_source: Literal["camera", "scanner"] = Field(
+        "camera", description="What the pedal and the capture button use when both exist."
+    )
     ui: UiConfig = UiConfig()
     signing: SigningConfig = SigningConfig()
     metadata: MetadataConfig = MetadataConfig()

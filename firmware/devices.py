@@ -21,6 +21,7 @@ class Devices:
     camera: Any | None = None
     pedal: Any | None = None
     leds: Any | None = None
+    scanner: Any | None = None
     problems: dict[str, str] = field(default_factory=dict)
 
 
@@ -50,4 +51,24 @@ def open_devices(settings: Settings) -> Devices:
         except Exception as exc:
             devs.problems["leds"] = str(exc)
             log.error("leds: %s", exc)
+    if settings.scanner.enabled:
+        try:
+            devs.scanner = open_scanner(settings)
+        except Exception as exc:
+            devs.problems["scanner"] = str(exc)
+            log.error("scanner: %s", exc)
     return devs
+
+
+def open_scanner(settings: Settings) -> Any:
+    """The configured SANE scanner (by device name, model, or the only one present)."""
+    from drivers.scanner import SaneScanner, ScanSettings, list_scanners, pick_scanner
+
+    cfg = settings.scanner
+    device = cfg.device or pick_scanner(list_scanners(), cfg.model).name
+    return SaneScanner(
+        device,
+        ScanSettings(
+            source=cfg.source, dpi=cfg.dpi, mode=cfg.mode, paper=cfg.paper, timeout_s=cfg.timeout_s
+        ),
+    )

@@ -35,8 +35,9 @@ class PageJob:
     ocr_path: str
     preview_path: str
     preview_width: int
-    image_dpi: int = 200          # archival image layer resolution (seal.image_dpi)
-    jpeg_quality: int = 55        # archival image layer JPEG quality (seal.jpeg_quality)
+    image_dpi: int = 200  # archival image layer resolution (seal.image_dpi)
+    jpeg_quality: int = 55  # archival image layer JPEG quality (seal.jpeg_quality)
+    scan_dpi: int | None = None  # set for scanner pages: no perspective, known size
 
 
 def init_worker(tessdata: str, languages: str) -> None:
@@ -93,7 +94,7 @@ def run_page_job(job: PageJob) -> dict[str, Any]:
         init_worker(find_tessdata(), "vie+eng")
     cfg = PipelineConfig(**job.pipeline)
     quad = np.array(job.quad, dtype=np.float32) if job.quad else None
-    result = process_page(Path(job.frame_path), cfg, quad)
+    result = process_page(Path(job.frame_path), cfg, quad, scan_dpi=job.scan_dpi)
     image = rotate(result.image, job.rotation)
     crashpoint("ocr.running")
     ocr = _ENGINE.recognize(image, result.dpi)

@@ -59,6 +59,7 @@ class Kiosk:
         camera: Any | None = None,
         pedal: Any | None = None,
         leds: Any | None = None,
+        scanner: Any | None = None,
         workers: int | None = None,
     ):
         self.settings = settings
@@ -68,6 +69,7 @@ class Kiosk:
         self.camera = camera
         self.pedal = pedal
         self.leds = leds
+        self.scanner = scanner
         self._workers = workers or settings.ocr.workers
         self._pool: cf.ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -140,6 +142,8 @@ class Kiosk:
             if kind == "long_press":
                 if self.current_doc_id:
                     self.finish(self.current_doc_id, "pedal")
+            elif self.settings.capture_source == "scanner" and self.scanner is not None:
+                self.scan_batch("pedal")
             else:
                 self.capture("pedal")
         except KioskError as exc:
@@ -227,6 +231,7 @@ class Kiosk:
             preview_width=self.settings.pipeline.preview_width,
             image_dpi=self.settings.seal.image_dpi,
             jpeg_quality=self.settings.seal.jpeg_quality,
+            scan_dpi=page.get("scan_dpi"),
         )
 
     def enqueue(self, page_id: str, actor: str = "system") -> None:
@@ -405,6 +410,9 @@ class Kiosk:
         self._editable(doc_id)
         if replaces is None:
             self.current_doc_id = doc_id
+        scanned = bool(truth and truth.get("source") == "scanner")
+        source = "scanner" if scanned else "camera"
+        scan_dpi = int(truth["dpi"]) if scanned and truth and truth.get("dpi") else None
         page_id = new_id("P")
         frame_path = self.paths.frame(doc_id, page_id)
         t0 = time.perf_counter()
@@ -428,18 +436,24 @@ class Kiosk:
             frame_path=str(frame_path),
             frame_sha256=hashlib.sha256(jpeg).hexdigest(),
             replaces=replaces,
+            source=source,
+            scan_dpi=scan_dpi,
         )
         crashpoint("capture.after_row")
         t1 = time.perf_counter()
-        outcome = self._preview_and_gate(page, actor)
+        outcome = self._preview_and_gate(page, actor, truth)
         outcome.timings["store"] = t1 - t0
         return outcome
 
-    def _preview_and_gate(self, page: dict[str, Any], actor: str) -> CaptureOutcome:
+    def _preview_and_gate(
+        self, page: dict[str, Any], actor: str, truth: dict[str, Any] | None = None
+    ) -> CaptureOutcome:
         page_id, doc_id = page["id"], page["doc_id"]
         preview_path: str | None = None
         try:
-            res = pipeline.make_preview(Path(page["frame_path"]), self.settings.pipeline)
+            res = pipeline.make_preview(
+                Path(page["frame_path"]), self.settings.pipeline, scan_dpi=page.get("scan_dpi")
+            )
             quality = res.quality.to_dict()
             timings = dict(res.timings)
             quad = res.quad.tolist() if res.quad is not None else None
@@ -468,6 +482,20 @@ class Kiosk:
             self.catalog.audit(actor, "page.corrupt_frame", doc_id, page_id, error=str(exc))
         except OSError as exc:
             raise disk_error(exc, "preview") from exc
+        codes = {i["code"] for i in quality.get("issues", [])}
+        if (
+            truth
+            and truth.get("side") == "back"
+            and "blank" in codes
+            and self.settings.scanner.drop_blank_backs
+        ):
+            # A duplex scan's empty back side is not a page of the document.
+            self.catalog.transition_page(page_id, PageState.DELETED, actor, reason="blank back")
+            self.catalog.audit(
+                actor, "page.blank_back_dropped", doc_id, page_id, sheet=truth.get("sheet")
+            )
+            self.events.publish("page", page_id=page_id, doc_id=doc_id, state="deleted")
+            return CaptureOutcome(self.catalog.get_page(page_id), quality, None, timings)
         target = PageState.PREVIEWED if ok else PageState.REJECTED
         reason = (
             None
@@ -522,6 +550,56 @@ class Kiosk:
         self.catalog.audit(actor, "page.accept", page["doc_id"], page_id, issues=sorted(codes))
         self.enqueue(page_id, actor)
         return self.catalog.get_page(page_id)
+
+    def scan_batch(self, actor: str, doc_id: str | None = None) -> list[CaptureOutcome]:
+        """Scan with the document scanner: one flatbed page, or every sheet in the feeder.
+
+        Each page enters the catalog as soon as the scanner delivers it, so a jam or an
+        unplugged scanner mid-batch keeps the pages already scanned (and says so).
+        """
+        if self.scanner is None:
+            raise KioskError(
+                "no_scanner", "No scanner is configured.", "Chưa cấu hình máy quét.", status=503
+            )
+        with self._capture_lock:
+            if doc_id is None:
+                cur = self.current_doc_id
+                if cur and self.catalog.get_document(cur)["state"] in (
+                    DocState.OPEN,
+                    DocState.CAPTURING,
+                ):
+                    doc_id = cur
+                else:
+                    doc_id = self.new_document(actor, source="scanner")["id"]
+            self._show("busy")
+            outcomes: list[CaptureOutcome] = []
+            try:
+                for frame in self.scanner.iter_scan():
+                    outcomes.append(self.ingest_frame(frame.jpeg, actor, doc_id, truth=frame.truth))
+            except KioskError:
+                raise
+            except Exception as exc:
+                code = getattr(exc, "code", "io")
+                err = KioskError(
+                    f"scanner_{code}",
+                    getattr(exc, "message", str(exc)) + f" ({len(outcomes)} pages kept)",
+                    getattr(exc, "message_vi", "Máy quét gặp lỗi.")
+                    + f" Đã giữ {len(outcomes)} trang đã quét.",
+                    status=503,
+                )
+                self.catalog.audit(
+                    actor,
+                    "scan.error",
+                    doc_id,
+                    None,
+                    code=err.code,
+                    error=str(exc),
+                    pages_kept=len(outcomes),
+                )
+                self._set_error(err)
+                self._beep("error")
+                raise err from exc
+            return outcomes
 
     def retake(self, page_id: str, actor: str) -> CaptureOutcome:
         page = self.catalog.get_page(page_id)

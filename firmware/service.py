@@ -46,6 +46,9 @@ def _watchdog(stop: threading.Event) -> None:
 
 def seed_demo(kiosk: Kiosk, documents: int = 2, pages: int = 2) -> None:
     """Fill an empty demo catalog with a few sealed documents from the sim camera."""
+    from firmware.operators import ensure_demo_operators
+
+    print(ensure_demo_operators(kiosk.catalog), flush=True)
     if kiosk.catalog.list_documents(limit=1) or kiosk.camera is None:
         return
     for i in range(documents):
@@ -62,7 +65,9 @@ def seed_demo(kiosk: Kiosk, documents: int = 2, pages: int = 2) -> None:
 
 def build_kiosk(settings: Settings) -> tuple[Kiosk, dict[str, str]]:
     devs = open_devices(settings)
-    kiosk = Kiosk(settings, camera=devs.camera, pedal=devs.pedal, leds=devs.leds)
+    kiosk = Kiosk(
+        settings, camera=devs.camera, pedal=devs.pedal, leds=devs.leds, scanner=devs.scanner
+    )
     return kiosk, devs.problems
 
 

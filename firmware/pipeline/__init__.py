@@ -143,6 +143,24 @@ def _fill_outside_frame(raw: np.ndarray, frame_hw: tuple[int, int], quad: np.nda
         raw[~inside] = np.median(raw[inside], axis=0).astype(np.uint8)
 
 
+def scanned_page_quad(small: np.ndarray, reduce: int, size: tuple[int, int]) -> np.ndarray:
+    """The page on a scanner's image: the whole image, unless a page clearly smaller than
+    the glass lies on it (then crop to that page)."""
+    w, h = size
+    whole = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
+    det = detect_page(small)
+    if det.quad is None or det.cut_off or det.source == "frame":
+        return whole
+    quad = scale_quad(det.quad, reduce)
+    if cv2.contourArea(quad.astype(np.float32)) > SCANNED_CROP_MAX_AREA * w * h:
+        return whole
+    return quad
+
+
+#: A page found on a scan is cropped only if it covers less than this share of the glass.
+SCANNED_CROP_MAX_AREA = 0.85
+
+
 def _analyse(
     small: np.ndarray,
     reduce: int,
@@ -150,9 +168,23 @@ def _analyse(
     cfg: PipelineConfig,
     clock: _Clock,
     quad: np.ndarray | None = None,
+    scan_dpi: int | None = None,
 ) -> _Analysis:
-    """Detect (unless ``quad`` is given), warp, flatten and judge the page on ``small``."""
-    if quad is None:
+    """Detect (unless ``quad`` is given), warp, flatten and judge the page on ``small``.
+
+    ``scan_dpi``: the frame comes from a scanner at that resolution. The glass is the
+    frame, so there is no perspective and nothing is "cut off"; the page is cropped only
+    when it is clearly smaller than the glass, and its physical size is known.
+    """
+    px_per_mm = _px_per_mm(cfg)
+    if scan_dpi:
+        px_per_mm = scan_dpi / 25.4
+        if quad is None:
+            quad = scanned_page_quad(small, reduce, size)
+            clock.lap("detect")
+        full_quad = np.asarray(quad, np.float32).reshape(4, 2)
+        source, cut_off = "scanner", False
+    elif quad is None:
         det = detect_page(small)
         clock.lap("detect")
         if det.quad is None:
@@ -170,7 +202,7 @@ def _analyse(
     else:
         full_quad = np.asarray(quad, np.float32).reshape(4, 2)
         source, cut_off = "given", quad_touches_border(full_quad, size)
-    paper, landscape = choose_paper(full_quad, _px_per_mm(cfg))
+    paper, landscape = choose_paper(full_quad, px_per_mm)
     page_size = page_size_px(paper, landscape, ANALYSIS_DPI)
     small_quad = scale_quad(full_quad, 1.0 / reduce)
     raw = warp_page(small, small_quad, page_size)
@@ -181,13 +213,19 @@ def _analyse(
     flat = flatten(raw, background)
     clock.lap("flatten")
     report = assess_page(raw, flat, background, cfg, cut_off=cut_off)
+    if scan_dpi:
+        # A scanner lights the page evenly from below: its white paper is meant to clip at
+        # 255, which is not the specular glare of a lamp on a photographed page.
+        report.issues = [i for i in report.issues if i.code != "glare"]
     clock.lap("quality")
     skew = estimate_skew(cv2.cvtColor(flat, cv2.COLOR_BGR2GRAY))
     clock.lap("deskew")
     return _Analysis(full_quad, source, paper, landscape, flat, background, skew, report)
 
 
-def make_preview(frame: bytes | Path, cfg: PipelineConfig) -> PreviewResult:
+def make_preview(
+    frame: bytes | Path, cfg: PipelineConfig, *, scan_dpi: int | None = None
+) -> PreviewResult:
     """Detect, flatten and judge a captured frame quickly, for the clerk's feedback.
 
     Never raises for bad frames: a corrupt frame gives ``quality`` with ``corrupt``, a frame
@@ -205,7 +243,7 @@ def make_preview(frame: bytes | Path, cfg: PipelineConfig) -> PreviewResult:
         )
     size = frame_size(buf, small, reduce)
     clock.lap("decode")
-    an = _analyse(small, reduce, size, cfg, clock)
+    an = _analyse(small, reduce, size, cfg, clock, scan_dpi=scan_dpi)
     preview = None
     if an.quad is not None and an.background is not None:
         pw, ph = page_size_px(an.paper, an.landscape, ANALYSIS_DPI)
@@ -218,7 +256,11 @@ def make_preview(frame: bytes | Path, cfg: PipelineConfig) -> PreviewResult:
 
 
 def process_page(
-    frame: bytes | Path, cfg: PipelineConfig, quad: np.ndarray | None = None
+    frame: bytes | Path,
+    cfg: PipelineConfig,
+    quad: np.ndarray | None = None,
+    *,
+    scan_dpi: int | None = None,
 ) -> PageResult:
     """Produce the full-resolution flattened, deskewed page at ``cfg.output_dpi``.
 
@@ -234,12 +276,12 @@ def process_page(
     small = decode_frame(buf, reduce) if reduce > 1 else full
     size = (full.shape[1], full.shape[0])
     clock.lap("decode")
-    an = _analyse(small, reduce, size, cfg, clock, quad)
+    an = _analyse(small, reduce, size, cfg, clock, quad, scan_dpi=scan_dpi)
     page_quad = an.quad
     if page_quad is None:
         w, h = size
         page_quad = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
-    elif quad is None and an.source != "frame":
+    elif quad is None and an.source not in ("frame", "scanner"):
         r = 3.0 * reduce
         page_quad, _ = refine_quad(full, page_quad, r)
         page_quad, _ = refine_quad(full, page_quad, max(2.0, r / 2))
