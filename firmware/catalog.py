@@ -208,13 +208,16 @@ class Catalog:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        # Autocommit mode: Python's sqlite3 never opens a transaction behind our back, and
+        # every multi-statement change goes through transaction() (BEGIN IMMEDIATE).
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
+        self._depth = threading.local()
         self.migrate()
 
     def close(self) -> None:
@@ -233,7 +236,7 @@ class Catalog:
         applied: list[int] = []
         with self._lock:
             if "schema_migrations" not in self.db.table_names():
-                with self.db.conn:
+                with self.transaction():
                     self.db.execute(
                         "CREATE TABLE IF NOT EXISTS schema_migrations "
                         "(version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
@@ -242,7 +245,7 @@ class Catalog:
             for version, name, fn in MIGRATIONS:
                 if version <= current:
                     continue
-                with self.db.conn:
+                with self.transaction():
                     fn(self.db)
                     self.db.execute(
                         "INSERT INTO schema_migrations VALUES (?, ?, ?)",
@@ -253,10 +256,23 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
-        """One atomic unit (BEGIN IMMEDIATE ... COMMIT) under the catalog lock."""
+        """One atomic unit (BEGIN IMMEDIATE ... COMMIT) under the catalog lock.
+
+        Re-entrant within a thread: an inner block joins the outer transaction, so helpers
+        can be composed without committing half of a change.
+        """
         with self._lock:
+            depth = getattr(self._depth, "n", 0)
+            if depth:
+                self._depth.n = depth + 1
+                try:
+                    yield self.db
+                finally:
+                    self._depth.n = depth
+                return
             conn = self.db.conn
             conn.execute("BEGIN IMMEDIATE")
+            self._depth.n = 1
             try:
                 yield self.db
             except BaseException:
@@ -264,6 +280,19 @@ class Catalog:
                 raise
             else:
                 conn.execute("COMMIT")
+            finally:
+                self._depth.n = 0
+
+    def _insert(self, table: str, row: dict[str, Any]) -> None:
+        cols = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        self.db.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
+
+    def _update(self, table: str, key: str, fields: dict[str, Any]) -> None:
+        if not fields:
+            return
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*fields.values(), key])
 
     # -- audit ----------------------------------------------------------------------------
     def _append_audit(
@@ -382,7 +411,8 @@ class Catalog:
         doc_id = doc_id or new_id("D")
         now = utcnow()
         with self.transaction():
-            self.db["documents"].insert(
+            self._insert(
+                "documents",
                 {
                     "id": doc_id,
                     "state": DocState.OPEN.value,
@@ -391,7 +421,7 @@ class Catalog:
                     "created_at": now,
                     "updated_at": now,
                     "metadata": json.dumps(metadata or {}, ensure_ascii=False),
-                }
+                },
             )
             self._append_audit(actor, "document.create", doc_id, None, {"source": source})
         return self.get_document(doc_id)
@@ -449,7 +479,7 @@ class Catalog:
             if tgt != DocState.FAILED and "error_code" not in fields:
                 update["error_code"] = None
                 update["error_message"] = None
-            self.db["documents"].update(doc_id, update)
+            self._update("documents", doc_id, update)
             details: dict[str, Any] = {"from": current, "to": tgt.value}
             if reason:
                 details["reason"] = reason
@@ -467,7 +497,7 @@ class Catalog:
             if "metadata" in fields and not isinstance(fields["metadata"], str):
                 fields["metadata"] = json.dumps(fields["metadata"], ensure_ascii=False)
             fields["updated_at"] = utcnow()
-            self.db["documents"].update(doc_id, fields)
+            self._update("documents", doc_id, fields)
             shown = {k: v for k, v in fields.items() if k not in ("updated_at",)}
             self._append_audit(actor, action, doc_id, None, shown)
 
@@ -512,7 +542,8 @@ class Catalog:
                     ).fetchone()[0]
                     + 1
                 )
-            self.db["pages"].insert(
+            self._insert(
+                "pages",
                 {
                     "id": page_id,
                     "doc_id": doc_id,
@@ -525,7 +556,7 @@ class Catalog:
                     "replaces": replaces,
                     "source": source,
                     "scan_dpi": scan_dpi,
-                }
+                },
             )
             if DocState(doc[0]) == DocState.OPEN:
                 states.check_document(doc_id, doc[0], DocState.CAPTURING)
@@ -595,7 +626,7 @@ class Catalog:
             for k in ("quad", "quality"):
                 if k in fields and not isinstance(fields[k], str) and fields[k] is not None:
                     fields[k] = json.dumps(fields[k], ensure_ascii=False)
-            self.db["pages"].update(page_id, {"state": tgt.value, "updated_at": utcnow(), **fields})
+            self._update("pages", page_id, {"state": tgt.value, "updated_at": utcnow(), **fields})
             if tgt == PageState.DELETED:
                 self.db.execute("DELETE FROM page_text WHERE page_id = ?", [page_id])
                 self._refresh_page_count(doc_id)
@@ -617,7 +648,7 @@ class Catalog:
                 if k in fields and not isinstance(fields[k], str) and fields[k] is not None:
                     fields[k] = json.dumps(fields[k], ensure_ascii=False)
             fields["updated_at"] = utcnow()
-            self.db["pages"].update(page_id, fields)
+            self._update("pages", page_id, fields)
             if action:
                 doc_id = self.db.execute(
                     "SELECT doc_id FROM pages WHERE id = ?", [page_id]

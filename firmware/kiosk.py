@@ -74,6 +74,7 @@ class Kiosk:
         self._pool: cf.ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._capture_lock = threading.Lock()
+        self._enqueue_lock = threading.RLock()
         self._futures: dict[str, cf.Future[dict[str, Any]]] = {}
         self._futures_lock = threading.Lock()
         self._idle = threading.Condition()
@@ -235,35 +236,50 @@ class Kiosk:
         )
 
     def enqueue(self, page_id: str, actor: str = "system") -> None:
-        """Queue a page for full processing; safe to call again for a page already queued."""
-        page = self.catalog.get_page(page_id)
-        with self._futures_lock:
-            if page_id in self._futures:
+        """Hand a page to the worker pool; safe to call again (and from several threads)
+        for a page already queued: the capture thread and "Finish" may race for it."""
+        with self._enqueue_lock:
+            page = self.catalog.get_page(page_id)
+            with self._futures_lock:
+                if page_id in self._futures:
+                    return
+            if page["state"] == PageState.DELETED:
                 return
-        if page["state"] != PageState.QUEUED:
-            page = self.catalog.transition_page(page_id, PageState.QUEUED, actor)
-        if self.backlog() >= self.settings.ocr.max_backlog:
-            log.warning("OCR backlog at %d pages", self.backlog())
-        try:
-            fut = self._get_pool().submit(run_page_job, self._page_job(page))
-        except KioskError as exc:
-            # OCR cannot run (language data missing): the page stays on disk, marked
-            # failed with the reason; finishing the document retries it once fixed.
-            self.catalog.transition_page(
-                page_id,
-                PageState.FAILED,
-                "system",
-                error_code=exc.code,
-                error_message=exc.message_en,
-            )
-            self.events.publish("page", page_id=page_id, doc_id=page["doc_id"], state="failed")
-            self._check_document_done(page["doc_id"])
-            return
-        with self._futures_lock:
-            self._futures[page_id] = fut
-        self.catalog.transition_page(page_id, PageState.PROCESSING, "system")
+            if page["state"] != PageState.QUEUED:
+                page = self.catalog.transition_page(page_id, PageState.QUEUED, actor)
+            if self.backlog() >= self.settings.ocr.max_backlog:
+                log.warning("OCR backlog at %d pages", self.backlog())
+            # "processing" is recorded before the job can finish, so a fast result (or a
+            # failure) always finds the page in the state it expects.
+            self.catalog.transition_page(page_id, PageState.PROCESSING, "system")
+            try:
+                fut = self._submit(page)
+            except KioskError as exc:
+                # OCR cannot run (language data missing): the page stays on disk, marked
+                # failed with the reason; finishing the document retries it once fixed.
+                self.catalog.transition_page(
+                    page_id,
+                    PageState.FAILED,
+                    "system",
+                    error_code=exc.code,
+                    error_message=exc.message_en,
+                )
+                self.events.publish("page", page_id=page_id, doc_id=page["doc_id"], state="failed")
+                self._check_document_done(page["doc_id"])
+                return
+            with self._futures_lock:
+                self._futures[page_id] = fut
         self.events.publish("backlog", backlog=self.backlog())
         fut.add_done_callback(lambda f, pid=page_id: self._on_job_done(pid, f))
+
+    def _submit(self, page: dict[str, Any]) -> cf.Future[dict[str, Any]]:
+        job = self._page_job(page)
+        try:
+            return self._get_pool().submit(run_page_job, job)
+        except cf.process.BrokenProcessPool:
+            with self._pool_lock:  # a worker died (OOM, crash): start a fresh pool once
+                self._pool = None
+            return self._get_pool().submit(run_page_job, job)
 
     def _on_job_done(self, page_id: str, fut: cf.Future[dict[str, Any]]) -> None:
         try:

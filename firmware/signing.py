@@ -15,7 +15,7 @@ documents is reported for that document only.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -182,6 +182,21 @@ def _subject(signer: Any) -> str:
     return cert.subject.human_friendly if cert is not None else ""
 
 
+def _outside_event_loop(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` where ``asyncio.run`` works: pyHanko's synchronous API starts its own
+    event loop, which fails in a thread that already runs one (a web request handler)."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
+
+
 def sign_pdf(
     src: Path | str,
     dst: Path | str,
@@ -213,7 +228,7 @@ def sign_pdf(
         with open(src, "rb") as fh:
             writer = _writer(fh)
             with atomic_open(dst) as out:
-                pdf_signer.sign_pdf(writer, output=out)
+                _outside_event_loop(lambda: pdf_signer.sign_pdf(writer, output=out))
     except SigningError:
         raise
     except OSError:
@@ -278,7 +293,9 @@ def validate_pdf(path: Path | str, trust_roots: list[Any]) -> list[ValidationRep
                 )
             for sig in sigs:
                 vc = ValidationContext(trust_roots=roots, allow_fetching=False)
-                status = validate_pdf_signature(sig, vc)
+                status = _outside_event_loop(
+                    lambda s=sig, c=vc: validate_pdf_signature(s, c)
+                )
                 reports.append(
                     ValidationReport(
                         field_name=sig.field_name,

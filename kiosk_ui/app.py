@@ -1,162 +1,158 @@
-"""FastAPI application over a running :class:`firmware.kiosk.Kiosk`.
+"""FastAPI application over a running :class:`firmware.kiosk.Kiosk`: screens and JSON API.
 
-Every action the touchscreen offers is a JSON call under ``/api/v1`` (so the UI, tests and
-maintenance tools use one surface). Errors are JSON ``{"code", "message"}`` in the
-user's language, never a traceback.
+The touchscreen screens are server-rendered (Jinja2, Vietnamese first) with one small
+build-free script; every action they take is a call of the JSON API under ``/api/v1``
+(OpenAPI at ``/api/v1/openapi.json``), so the screens, the tests and maintenance scripts
+share one surface. Errors are JSON ``{"code", "message"}`` in the user's language and
+never a traceback; every call except signing in needs a session.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import queue
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from firmware.catalog import NotFound
 from firmware.errors import KioskError
 from firmware.kiosk import Kiosk
+from firmware.operators import Operators
+from firmware.states import IllegalTransition
+from kiosk_ui.api import build_router
+from kiosk_ui.context import Ui, UiOptions
+from kiosk_ui.pages import build_pages
 
+log = logging.getLogger("sohoa.ui")
 STATIC = Path(__file__).parent / "static"
 
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
-class SealRequest(BaseModel):
-    title: str | None = Field(None, max_length=500)
+_HTTP_CODES = {
+    404: ("not_found", "Not found.", "Không tìm thấy."),
+    405: ("method_not_allowed", "This action is not allowed here.", "Không được phép."),
+}
 
 
-class RotateRequest(BaseModel):
-    quarter_turns: int = Field(1, ge=-3, le=3)
-
-
-def create_app(kiosk: Kiosk) -> FastAPI:
-    app = FastAPI(
-        title="Sohoa kiosk",
-        version="0.1.0",
-        docs_url="/api/docs",
-        openapi_url="/api/v1/openapi.json",
+def _error(request: Request, status: int, code: str, en: str, vi: str) -> JSONResponse:
+    ui: Ui = request.app.state.ui
+    lang = "vi"
+    with contextlib.suppress(Exception):
+        lang = ui.lang(request)
+    return JSONResponse(
+        status_code=status, content={"code": code, "message": vi if lang == "vi" else en}
     )
-    lang = kiosk.settings.language
 
+
+def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(KioskError)
-    async def kiosk_error(_: Request, exc: KioskError) -> JSONResponse:
-        return JSONResponse(
-            status_code=exc.status, content={"code": exc.code, "message": exc.message(lang)}
-        )
+    async def kiosk_error(request: Request, exc: KioskError) -> JSONResponse:
+        return _error(request, exc.status, exc.code, exc.message_en, exc.message_vi)
 
     @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse(
-            status_code=404,
-            content={
-                "code": "not_found",
-                "message": "Không tìm thấy" if lang == "vi" else "Not found",
-            },
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return _error(request, 404, "not_found", "Not found.", "Không tìm thấy.")
+
+    @app.exception_handler(IllegalTransition)
+    async def illegal(request: Request, exc: IllegalTransition) -> JSONResponse:
+        return _error(
+            request,
+            409,
+            "illegal_state",
+            f"Not possible now: the {exc.kind} is {exc.current}.",
+            "Không thực hiện được ở trạng thái hiện tại của tài liệu.",
         )
 
-    def run(fn: Any, *a: Any, **kw: Any) -> Any:
-        return asyncio.get_running_loop().run_in_executor(None, lambda: fn(*a, **kw))
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        resp = _error(
+            request, 422, "invalid_input", "Some input is not valid.", "Dữ liệu nhập không hợp lệ."
+        )
+        return resp
 
-    @app.get("/", response_class=HTMLResponse)
-    async def index() -> str:
-        return (STATIC / "index.html").read_text(encoding="utf-8")
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, en, vi = _HTTP_CODES.get(
+            exc.status_code, ("http_error", str(exc.detail), str(exc.detail))
+        )
+        return _error(request, exc.status_code, code, en, vi)
 
-    @app.get("/static/{name}")
-    async def static(name: str) -> FileResponse:
-        p = (STATIC / name).resolve()
-        if p.parent != STATIC.resolve() or not p.is_file():
-            raise HTTPException(404)
-        return FileResponse(p)
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return _error(
+            request,
+            500,
+            "internal_error",
+            "Something went wrong; captured pages are safe. Try again.",
+            "Có lỗi xảy ra; các trang đã chụp vẫn an toàn. Hãy thử lại.",
+        )
 
-    @app.get("/api/v1/status")
-    async def status() -> dict[str, Any]:
-        return kiosk.status()
 
-    @app.get("/api/v1/documents")
-    async def documents(limit: int = 50) -> list[dict[str, Any]]:
-        return kiosk.catalog.list_documents(limit=max(1, min(limit, 500)))
+def _reaper(ui: Ui, stop: threading.Event) -> None:
+    """End idle sessions (and park the open document) even when no screen is polling."""
+    interval = max(0.5, min(5.0, ui.options.idle_timeout_s / 10))
+    while not stop.wait(interval):
+        try:
+            ui.expire_idle()
+        except Exception:  # the catalog may be closing at shutdown
+            log.debug("idle reaper", exc_info=True)
 
-    @app.get("/api/v1/documents/{doc_id}")
-    async def document(doc_id: str) -> dict[str, Any]:
-        doc = kiosk.catalog.get_document(doc_id)
-        doc["pages"] = kiosk.catalog.pages(doc_id)
-        return doc
 
-    @app.post("/api/v1/documents")
-    async def new_document() -> dict[str, Any]:
-        return await run(kiosk.new_document, "ui")
+def create_app(
+    kiosk: Kiosk, options: UiOptions | None = None, *, operators: Operators | None = None
+) -> FastAPI:
+    """The kiosk UI for ``kiosk``; ``options`` tune idle time-out, lockout, auto-capture."""
+    ui = Ui(kiosk, options or UiOptions(), operators)
+    stop = threading.Event()
 
-    @app.post("/api/v1/capture")
-    async def capture(doc_id: str | None = None) -> dict[str, Any]:
-        out = await run(kiosk.capture, "ui", doc_id)
-        return {"page": out.page, "quality": out.quality, "timings": out.timings}
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        thread = threading.Thread(target=_reaper, args=(ui, stop), daemon=True, name="ui-idle")
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
 
-    @app.post("/api/v1/pages/{page_id}/retake")
-    async def retake(page_id: str) -> dict[str, Any]:
-        out = await run(kiosk.retake, page_id, "ui")
-        return {"page": out.page, "quality": out.quality}
+    app = FastAPI(
+        title="Sohoa kiosk",
+        version="1.0.0",
+        description="Touchscreen actions of the Sohoa scanner kiosk. Sign in with "
+        "POST /api/v1/session/login; the session cookie authenticates every other call.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.ui = ui
+    _install_errors(app)
 
-    @app.post("/api/v1/pages/{page_id}/accept")
-    async def accept(page_id: str) -> dict[str, Any]:
-        return await run(kiosk.accept_page, page_id, "ui")
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # noqa: ANN001, ANN202
+        response = await call_next(request)
+        if not request.url.path.startswith("/api/docs"):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
 
-    @app.post("/api/v1/pages/{page_id}/rotate")
-    async def rotate(page_id: str, body: RotateRequest) -> dict[str, Any]:
-        return await run(kiosk.rotate_page, page_id, body.quarter_turns, "ui")
+    if kiosk.pedal is not None and hasattr(kiosk.pedal, "set_handler"):
+        # Captures by pedal are made for the signed-in operator, and refused when nobody
+        # is signed in (the kiosk core alone would capture for anyone).
+        kiosk.pedal.set_handler(ui.on_pedal)
 
-    @app.delete("/api/v1/pages/{page_id}")
-    async def delete(page_id: str) -> dict[str, str]:
-        await run(kiosk.delete_page, page_id, "ui")
-        return {"deleted": page_id}
-
-    @app.get("/api/v1/pages/{page_id}/preview.jpg")
-    async def preview(page_id: str) -> FileResponse:
-        page = kiosk.catalog.get_page(page_id)
-        if not page.get("preview_path") or not Path(page["preview_path"]).exists():
-            raise NotFound(page_id)
-        return FileResponse(page["preview_path"], media_type="image/jpeg")
-
-    @app.post("/api/v1/documents/{doc_id}/finish")
-    async def finish(doc_id: str) -> dict[str, Any]:
-        return await run(kiosk.finish, doc_id, "ui")
-
-    @app.post("/api/v1/documents/{doc_id}/seal")
-    async def seal(doc_id: str, body: SealRequest) -> dict[str, Any]:
-        return await run(kiosk.seal, doc_id, "ui", title=body.title)
-
-    @app.get("/api/v1/documents/{doc_id}/pdf")
-    async def pdf(doc_id: str) -> FileResponse:
-        doc = kiosk.catalog.get_document(doc_id)
-        if not doc.get("pdf_path") or not Path(doc["pdf_path"]).exists():
-            raise NotFound(doc_id)
-        return FileResponse(doc["pdf_path"], media_type="application/pdf", filename=f"{doc_id}.pdf")
-
-    @app.get("/api/v1/search")
-    async def search(q: str = "", limit: int = 50) -> list[dict[str, Any]]:
-        return kiosk.catalog.search(q[:200], limit=max(1, min(limit, 200)))
-
-    @app.get("/api/v1/events")
-    async def events(request: Request) -> StreamingResponse:
-        q = kiosk.events.subscribe()
-
-        async def stream():
-            try:
-                yield "retry: 2000\n\n"
-                while not await request.is_disconnected():
-                    try:
-                        ev = await asyncio.get_running_loop().run_in_executor(
-                            None, lambda: q.get(timeout=1.0)
-                        )
-                    except queue.Empty:
-                        yield ": keep-alive\n\n"
-                        continue
-                    yield f"data: {json.dumps(ev, ensure_ascii=False)}\n\n"
-            finally:
-                kiosk.events.unsubscribe(q)
-
-        return StreamingResponse(stream(), media_type="text/event-stream")
-
+    app.include_router(build_router())
+    app.include_router(build_pages())
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
