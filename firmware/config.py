@@ -277,6 +277,22 @@ class ScannerConfig(_Section):
 class UiConfig(_Section):
     host: str = Field("127.0.0.1", description="Address the kiosk UI listens on (loopback).")
     port: int = Field(8080, ge=1, le=65535, description="Port of the kiosk UI.")
+    idle_timeout_s: float = Field(
+        300,
+        ge=30,
+        le=7200,
+        description="Sign the clerk out after this long without a touch "
+        "(the open document is parked, never lost).",
+    )
+    idle_warning_s: float = Field(
+        30, ge=5, le=300, description="Warn this long before the idle sign-out."
+    )
+    lockout_s: float = Field(
+        300, ge=30, le=86400, description="A staff code stays locked this long after 5 wrong PINs."
+    )
+    auto_capture: bool = Field(
+        False, description="Capture automatically when a new page lies still under the camera."
+    )
 
 
 class Settings(BaseSettings):

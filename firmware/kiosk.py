@@ -426,6 +426,12 @@ class Kiosk:
         self._editable(doc_id)
         if replaces is None:
             self.current_doc_id = doc_id
+        doc = self.catalog.get_document(doc_id)
+        if doc["state"] in (DocState.PROCESSING, DocState.REVIEW, DocState.FAILED):
+            # A new or retaken page reopens the document: it is finished again later.
+            self.catalog.transition_document(
+                doc_id, DocState.CAPTURING, actor, reason="page added or retaken"
+            )
         scanned = bool(truth and truth.get("source") == "scanner")
         source = "scanner" if scanned else "camera"
         scan_dpi = int(truth["dpi"]) if scanned and truth and truth.get("dpi") else None
@@ -678,6 +684,36 @@ class Kiosk:
             self.current_doc_id = None
         self._check_document_done(doc_id)
         return self.catalog.get_document(doc_id)
+
+    def park(self, actor: str, reason: str) -> str | None:
+        """Set the open document aside (sign-out, idle reset); it stays in ``capturing``
+        with every page, listed for resuming. Never discards anything."""
+        with self._capture_lock:
+            doc_id = self.current_doc_id
+            if doc_id is None:
+                return None
+            self.current_doc_id = None
+        self.catalog.audit(actor, "document.parked", doc_id, reason=reason)
+        self.events.publish("document", doc_id=doc_id, state="parked")
+        return doc_id
+
+    def resume(self, doc_id: str, actor: str) -> dict[str, Any]:
+        """Make a parked or finished-but-unsaved document the one being captured again."""
+        doc = self.catalog.get_document(doc_id)
+        if doc["state"] in (DocState.PROCESSING, DocState.REVIEW, DocState.FAILED):
+            doc = self.catalog.transition_document(
+                doc_id, DocState.CAPTURING, actor, reason="resumed to add or retake pages"
+            )
+        elif doc["state"] not in (DocState.OPEN, DocState.CAPTURING):
+            raise KioskError(
+                "not_resumable",
+                "This document is saved; it can no longer be changed.",
+                "Tài liệu này đã lưu, không thể thay đổi.",
+            )
+        with self._capture_lock:
+            self.current_doc_id = doc_id
+        self.catalog.audit(actor, "document.resume", doc_id)
+        return doc
 
     def discard(self, doc_id: str, actor: str) -> None:
         self._editable(doc_id)

@@ -456,19 +456,7 @@ def build_router() -> APIRouter:
     @r.post("/documents/{doc_id}/resume", tags=["documents"])
     async def resume(doc_id: str, request: Request, s: Actor, ui: UiDep):
         """Make a parked document the one being captured (to add or retake pages)."""
-        doc = ui.kiosk.catalog.get_document(doc_id)
-        if doc["state"] in ("processing", "review", "failed"):
-            doc = ui.kiosk.catalog.transition_document(
-                doc_id, "capturing", s.operator.code, reason="resumed to add or retake pages"
-            )
-        elif doc["state"] not in ("open", "capturing"):
-            raise KioskError(
-                "not_resumable",
-                "This document is saved; it can no longer be changed.",
-                "Tài liệu này đã lưu, không thể thay đổi.",
-            )
-        ui.kiosk.current_doc_id = doc_id
-        ui.kiosk.catalog.audit(s.operator.code, "document.resume", doc_id)
+        doc = await run(ui.kiosk.resume, doc_id, s.operator.code)
         return doc_view(doc, ui.tr(request, s))
 
     @r.post("/documents/{doc_id}/finish", tags=["documents"])

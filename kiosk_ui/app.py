@@ -113,7 +113,7 @@ def create_app(
     kiosk: Kiosk, options: UiOptions | None = None, *, operators: Operators | None = None
 ) -> FastAPI:
     """The kiosk UI for ``kiosk``; ``options`` tune idle time-out, lockout, auto-capture."""
-    ui = Ui(kiosk, options or UiOptions(), operators)
+    ui = Ui(kiosk, options or UiOptions.from_settings(kiosk.settings.ui), operators)
     stop = threading.Event()
 
     @contextlib.asynccontextmanager

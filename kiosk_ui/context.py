@@ -25,7 +25,7 @@ LANG_COOKIE = "sohoa_lang"
 
 @dataclass
 class UiOptions:
-    """UI behaviour (the kiosk's ``[ui]`` settings section does not carry these yet)."""
+    """UI behaviour; :meth:`from_settings` reads it from the ``[ui]`` settings section."""
 
     idle_timeout_s: float = 300.0  # sign out after this long without a touch
     idle_warning_s: float = 30.0  # ...showing a warning this long before
@@ -33,6 +33,15 @@ class UiOptions:
     auto_capture: bool = False  # capture when a new page lies still under the camera
     live_interval_ms: int = 350  # how often the scan screen polls the live view
     status_interval_ms: int = 5000  # how often the status bar refreshes
+
+    @classmethod
+    def from_settings(cls, ui: Any) -> UiOptions:
+        return cls(
+            idle_timeout_s=ui.idle_timeout_s,
+            idle_warning_s=ui.idle_warning_s,
+            lockout_s=ui.lockout_s,
+            auto_capture=ui.auto_capture,
+        )
 
 
 class Ui:
@@ -79,13 +88,7 @@ class Ui:
     def park(self, actor: str, reason: str) -> str | None:
         """Leave the open document in ``capturing`` for later; never discard it."""
         with self._park_lock:
-            doc_id = self.kiosk.current_doc_id
-            if doc_id is None:
-                return None
-            self.kiosk.current_doc_id = None
-        self.kiosk.catalog.audit(actor, "document.parked", doc_id, reason=reason)
-        self.kiosk.events.publish("document", doc_id=doc_id, state="parked")
-        return doc_id
+            return self.kiosk.park(actor, reason)
 
     def active_operator(self) -> str | None:
         """Code of the most recently active signed-in operator (the pedal acts for them)."""
