@@ -203,11 +203,26 @@ class AuditVerdict:
 
 
 class Catalog:
-    """Access to ``catalog.db``. Thread-safe for the kiosk service's threads."""
+    """Access to ``catalog.db``. Thread-safe for the kiosk service's threads.
+
+    Each thread gets its own SQLite connection (WAL lets readers run beside the writer):
+    a connection shared between threads would let one thread's read (sqlite-utils wraps
+    queries in a SAVEPOINT) open a transaction in the middle of another thread's write.
+    Writers are serialized by BEGIN IMMEDIATE and, within this process, by a lock.
+    """
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conns: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        self._lock = threading.RLock()
+        self._depth = threading.local()
+        self.migrate()
+
+    def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: Python's sqlite3 never opens a transaction behind our back, and
         # every multi-statement change goes through transaction() (BEGIN IMMEDIATE).
         conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
@@ -215,14 +230,42 @@ class Catalog:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
-        self.db = sqlite_utils.Database(conn)
-        self._lock = threading.RLock()
-        self._depth = threading.local()
-        self.migrate()
+        with self._conns_lock:
+            self._conns.append((threading.current_thread(), conn))
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection, wrapped by sqlite-utils."""
+        db = getattr(self._local, "db", None)
+        if self._closed:
+            if db is not None:  # a thread that outlived close(): release its connection
+                self._local.db = None
+                db.conn.close()
+            raise sqlite3.ProgrammingError("the catalog is closed")
+        if db is None:
+            db = sqlite_utils.Database(self._connect())
+            self._local.db = db
+        return db
 
     def close(self) -> None:
-        with self._lock:
-            self.db.conn.close()
+        """Close this thread's connection and those of finished threads. A connection in
+        use by a live thread is never closed under it (that crashes SQLite); the thread
+        releases it on its next access."""
+        with self._lock, self._conns_lock:
+            self._closed = True
+            me = threading.current_thread()
+            keep = []
+            for thread, conn in self._conns:
+                if thread is me or not thread.is_alive():
+                    try:
+                        conn.close()
+                    except sqlite3.Error:
+                        pass
+                else:
+                    keep.append((thread, conn))
+            self._conns = keep
+            self._local.db = None
 
     # -- schema ---------------------------------------------------------------------------
     @property

@@ -93,6 +93,11 @@ def locked_out(seconds: float) -> KioskError:
 class Operators:
     """Accounts, PIN checks with lockout, and sessions; every change is audited."""
 
+    @property
+    def db(self):  # noqa: ANN201 - sqlite_utils.Database of the calling thread
+        """The catalog connection of the calling thread (never one shared across threads)."""
+        return self.catalog.db
+
     def __init__(
         self,
         catalog: Catalog,
@@ -102,7 +107,6 @@ class Operators:
         clock: Callable[[], float] = time.time,
     ):
         self.catalog = catalog
-        self.db = catalog.db
         self.max_failures = max_failures
         self.lockout_s = lockout_s
         self.clock = clock

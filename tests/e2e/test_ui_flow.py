@@ -71,7 +71,15 @@ def test_scan_three_pages_retake_finish_save_and_search(live, page):
 
     page.click("#finish")
     page.wait_for_url(re.compile(r".*/review/D.*"))
-    page.wait_for_selector("#save:not([disabled])", timeout=240_000)  # OCR done
+    try:
+        page.wait_for_selector("#save:not([disabled])", timeout=240_000)  # OCR done
+    except Exception as exc:  # say where the document got stuck
+        cat = live.kiosk.catalog
+        states = [(p["seq"], p["state"], p["error_code"]) for p in cat.pages(doc_id)]
+        raise AssertionError(
+            f"document {cat.get_document(doc_id)['state']}, pages {states}, "
+            f"backlog {live.kiosk.backlog()}"
+        ) from exc
 
     # the form, typed on the on-screen keyboard (accents by tone keys)
     page.click("#m-title")
