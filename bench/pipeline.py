@@ -37,8 +37,9 @@ from firmware.metrics import body_cer, corner_error  # noqa: E402
 
 
 def pdftotext(pdf: Path) -> str:
-    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True,
-                         check=True)
+    out = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True
+    )
     return unicodedata.normalize("NFC", out.stdout.decode("utf-8"))
 
 
@@ -81,8 +82,7 @@ def run_sohoa(frames: list[Path], work: Path, workers: int) -> dict[str, list[fl
     settings = load_settings(None)
     os.environ["OMP_THREAD_LIMIT"] = "1"
     engine = Engine(find_tessdata(), settings.ocr.languages)
-    res: dict[str, list[float]] = {"preview": [], "full": [], "bytes": [], "cer": [],
-                                   "corner": []}
+    res: dict[str, list[float]] = {"preview": [], "full": [], "bytes": [], "cer": [], "corner": []}
     for i, frame in enumerate(frames):
         truth = json.loads(frame.with_suffix(".truth.json").read_text(encoding="utf-8"))
         data = frame.read_bytes()
@@ -94,15 +94,31 @@ def run_sohoa(frames: list[Path], work: Path, workers: int) -> dict[str, list[fl
         t0 = time.perf_counter()
         page = pipeline.process_page(data, cfg)
         ocr = engine.recognize(page.image, page.dpi)
-        words = [OcrWord(text=w.text, left=w.left, top=w.top, width=w.width, height=w.height,
-                         conf=w.conf, line=w.line, baseline=w.baseline) for w in ocr.words]
+        words = [
+            OcrWord(
+                text=w.text,
+                left=w.left,
+                top=w.top,
+                width=w.width,
+                height=w.height,
+                conf=w.conf,
+                line=w.line,
+                baseline=w.baseline,
+            )
+            for w in ocr.words
+        ]
         from datetime import UTC, datetime
 
         out = work / f"sohoa-{i:03d}.pdf"
-        seal_pdf([SealPage(image=page.image, dpi=page.dpi, words=words)],
-                 DocumentInfo(doc_id=f"bench-{i}", title="bench", created=datetime.now(UTC),
-                              kiosk_id="bench"),
-                 out, image_dpi=settings.seal.image_dpi, jpeg_quality=settings.seal.jpeg_quality)
+        seal_pdf(
+            [SealPage(image=page.image, dpi=page.dpi, words=words)],
+            DocumentInfo(
+                doc_id=f"bench-{i}", title="bench", created=datetime.now(UTC), kiosk_id="bench"
+            ),
+            out,
+            image_dpi=settings.seal.image_dpi,
+            jpeg_quality=settings.seal.jpeg_quality,
+        )
         res["full"].append(time.perf_counter() - t0)
         res["bytes"].append(out.stat().st_size)
         res["cer"].append(body_cer(pdftotext(out), truth["body_text"]))
@@ -119,18 +135,39 @@ def run_peer(name: str, frames: list[Path], work: Path) -> dict[str, list[float]
         if name == "ocrmypdf":
             if not shutil.which("ocrmypdf"):
                 return None
-            cmd = ["ocrmypdf", "-q", "-l", "vie", "--image-dpi", "300", "--output-type", "pdf",
-                   "--optimize", "0", "--jobs", "1", str(frame), str(out)]
+            cmd = [
+                "ocrmypdf",
+                "-q",
+                "-l",
+                "vie",
+                "--image-dpi",
+                "300",
+                "--output-type",
+                "pdf",
+                "--optimize",
+                "0",
+                "--jobs",
+                "1",
+                str(frame),
+                str(out),
+            ]
         else:
             if not shutil.which("tesseract"):
                 return None
-            cmd = ["tesseract", str(frame), str(out.with_suffix("")), "-l", "vie",
-                   "--dpi", "300", "pdf"]
+            cmd = [
+                "tesseract",
+                str(frame),
+                str(out.with_suffix("")),
+                "-l",
+                "vie",
+                "--dpi",
+                "300",
+                "pdf",
+            ]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, env=env)
         if proc.returncode != 0:
-            print(f"{name} failed on {frame.name}: {proc.stderr.decode()[-300:]}",
-                  file=sys.stderr)
+            print(f"{name} failed on {frame.name}: {proc.stderr.decode()[-300:]}", file=sys.stderr)
             return None
         res["full"].append(time.perf_counter() - t0)
         res["bytes"].append(out.stat().st_size)
@@ -145,8 +182,18 @@ def run_in_flight(frames: list[Path], work: Path, workers: int) -> dict[str, flo
     for f in frames[:3]:
         shutil.copy(f, src / f.name)
     exe = Path(sys.executable).with_name("sohoa")
-    cmd = [str(exe), "--data-dir", str(work / "var-inflight"), "scan", "--camera", "folder",
-           "--source", str(src), "--out", str(work / "out-inflight")]
+    cmd = [
+        str(exe),
+        "--data-dir",
+        str(work / "var-inflight"),
+        "scan",
+        "--camera",
+        "folder",
+        "--source",
+        str(src),
+        "--out",
+        str(work / "out-inflight"),
+    ]
     env = {**os.environ, "SOHOA_OCR__WORKERS": str(workers)}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -158,8 +205,12 @@ def run_in_flight(frames: list[Path], work: Path, workers: int) -> dict[str, flo
     total = time.perf_counter() - t0
     stop.set()
     t.join()
-    return {"peak_rss_mb": peak[0] / 2**20, "peak_pss_mb": peak[1] / 2**20,
-            "doc_seconds": total, "rc": proc.returncode}
+    return {
+        "peak_rss_mb": peak[0] / 2**20,
+        "peak_pss_mb": peak[1] / 2**20,
+        "doc_seconds": total,
+        "rc": proc.returncode,
+    }
 
 
 def run_sustained(count: int, interval: float, work: Path, workers: int) -> dict[str, object]:
@@ -183,9 +234,11 @@ def run_sustained(count: int, interval: float, work: Path, workers: int) -> dict
     drain = time.perf_counter() - t_cap
     kiosk.stop()
     q = max(1, count // 4)
-    return {"pages": count, "backlog_quartiles_max": [max(backlog[i:i + q])
-                                                     for i in range(0, count, q)],
-            "drain_after_last_s": drain}
+    return {
+        "pages": count,
+        "backlog_quartiles_max": [max(backlog[i : i + q]) for i in range(0, count, q)],
+        "drain_after_last_s": drain,
+    }
 
 
 def fmt(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
@@ -199,8 +252,12 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=6, help="sim frames (12 MP) to compare on")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--sustained", type=int, default=0,
-                    help="also capture N pages one every --interval s (e.g. 100)")
+    ap.add_argument(
+        "--sustained",
+        type=int,
+        default=0,
+        help="also capture N pages one every --interval s (e.g. 100)",
+    )
     ap.add_argument("--interval", type=float, default=2.0)
     ap.add_argument("--keep", type=Path, help="keep outputs in this directory")
     args = ap.parse_args()
@@ -219,28 +276,38 @@ def main() -> int:
 
     rows = [("sohoa", sohoa)] + [(n, r) for n, r in peers.items() if r is not None]
     print()
-    print(f"{'engine':<11}{'preview s':>10}{'page s':>9}{'KB/page':>9}{'body CER %':>12}"
-          f"{'corner %':>10}")
+    print(
+        f"{'engine':<11}{'preview s':>10}{'page s':>9}{'KB/page':>9}{'body CER %':>12}"
+        f"{'corner %':>10}"
+    )
     for name, r in rows:
-        print(f"{name:<11}{fmt(r.get('preview', [])):>10}{fmt(r['full']):>9}"
-              f"{fmt(r['bytes'], 1 / 1024, 0):>9}{fmt(r['cer'], 100, 2):>12}"
-              f"{fmt(r.get('corner', []), 100, 2):>10}")
+        print(
+            f"{name:<11}{fmt(r.get('preview', [])):>10}{fmt(r['full']):>9}"
+            f"{fmt(r['bytes'], 1 / 1024, 0):>9}{fmt(r['cer'], 100, 2):>12}"
+            f"{fmt(r.get('corner', []), 100, 2):>10}"
+        )
     ocrm = peers.get("ocrmypdf")
     if ocrm:
         ratio = statistics.median(sohoa["full"]) / statistics.median(ocrm["full"])
         print(f"\nsohoa / ocrmypdf page time: {ratio:.2f} (budget <= 0.50)")
-    print(f"max preview s: {max(sohoa['preview']):.3f} (budget 0.3)   "
-          f"max corner error %: {max(sohoa['corner'] or [0]) * 100:.2f} (budget 1.0)   "
-          f"max body CER %: {max(sohoa['cer']) * 100:.2f} (budget 1.0)")
-    print(f"3 pages in flight ({args.workers} workers): service tree peak PSS "
-          f"{inflight['peak_pss_mb']:.0f} MiB, summed RSS {inflight['peak_rss_mb']:.0f} MiB "
-          f"(budget 400), document done in "
-          f"{inflight['doc_seconds']:.1f} s (sohoa scan, 3 pages, exit {inflight['rc']})")
+    print(
+        f"max preview s: {max(sohoa['preview']):.3f} (budget 0.3)   "
+        f"max corner error %: {max(sohoa['corner'] or [0]) * 100:.2f} (budget 1.0)   "
+        f"max body CER %: {max(sohoa['cer']) * 100:.2f} (budget 1.0)"
+    )
+    print(
+        f"3 pages in flight ({args.workers} workers): service tree peak PSS "
+        f"{inflight['peak_pss_mb']:.0f} MiB, summed RSS {inflight['peak_rss_mb']:.0f} MiB "
+        f"(budget 400), document done in "
+        f"{inflight['doc_seconds']:.1f} s (sohoa scan, 3 pages, exit {inflight['rc']})"
+    )
     if args.sustained:
         s = run_sustained(args.sustained, args.interval, work, args.workers)
-        print(f"sustained {s['pages']} pages every {args.interval} s: backlog max per quarter "
-              f"{s['backlog_quartiles_max']}, drained {s['drain_after_last_s']:.1f} s after "
-              "the last capture")
+        print(
+            f"sustained {s['pages']} pages every {args.interval} s: backlog max per quarter "
+            f"{s['backlog_quartiles_max']}, drained {s['drain_after_last_s']:.1f} s after "
+            "the last capture"
+        )
     print(f"\nmachine: {os.cpu_count()} cores; numpy {np.__version__}")
     return 0
 

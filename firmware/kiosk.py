@@ -70,6 +70,7 @@ class Kiosk:
         self.pedal = pedal
         self.leds = leds
         self.scanner = scanner
+        self.capture_source = settings.capture_source
         self._workers = workers or settings.ocr.workers
         self._pool: cf.ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -143,7 +144,7 @@ class Kiosk:
             if kind == "long_press":
                 if self.current_doc_id:
                     self.finish(self.current_doc_id, "pedal")
-            elif self.settings.capture_source == "scanner" and self.scanner is not None:
+            elif self.capture_source == "scanner" and self.scanner is not None:
                 self.scan_batch("pedal")
             else:
                 self.capture("pedal")
@@ -573,6 +574,24 @@ class Kiosk:
         self.enqueue(page_id, actor)
         return self.catalog.get_page(page_id)
 
+    def sources(self) -> list[str]:
+        """The capture sources this kiosk has: "camera", "scanner" or both."""
+        return [n for n, dev in (("camera", self.camera), ("scanner", self.scanner)) if dev]
+
+    def set_capture_source(self, source: str, actor: str) -> str:
+        """Choose what the pedal and the capture button use (Scan screen, both present)."""
+        if source not in self.sources():
+            raise KioskError(
+                "no_such_source",
+                f"This kiosk has no {source}.",
+                "Máy không có thiết bị này." if source != "scanner" else "Máy không có máy quét.",
+                status=409,
+            )
+        if source != self.capture_source:
+            self.capture_source = source
+            self.catalog.audit(actor, "capture.source", None, None, source=source)
+        return source
+
     def scan_batch(self, actor: str, doc_id: str | None = None) -> list[CaptureOutcome]:
         """Scan with the document scanner: one flatbed page, or every sheet in the feeder.
 
@@ -922,6 +941,8 @@ class Kiosk:
                     self.pedal is not None and getattr(self.pedal, "available", True)
                 ),
             },
+            "scanner": {"available": self.scanner is not None},
+            "capture_source": self.capture_source,
             "ocr": {"available": self.tessdata is not None, "backlog": self.backlog()},
             "current_document": self.current_doc_id,
             "last_error": self.last_error.to_dict() if self.last_error else None,

@@ -41,8 +41,9 @@ def body_cer(ocr_text: str, truth_body: str) -> float:
     return errors / total
 
 
-def corner_error(quad: np.ndarray | Sequence[Sequence[float]],
-                 truth: Sequence[Sequence[float]]) -> float:
+def corner_error(
+    quad: np.ndarray | Sequence[Sequence[float]], truth: Sequence[Sequence[float]]
+) -> float:
     """Mean distance between found and true corners (TL,TR,BR,BL), over the page diagonal."""
     q = np.asarray(quad, dtype=np.float64).reshape(4, 2)
     t = np.asarray(truth, dtype=np.float64).reshape(4, 2)

@@ -14,9 +14,9 @@ from typing import Any
 
 
 class Level(StrEnum):
-    THUONG = "thuong"        # ordinary
-    MAT = "mat"              # confidential
-    TOI_MAT = "toi_mat"      # secret
+    THUONG = "thuong"  # ordinary
+    MAT = "mat"  # confidential
+    TOI_MAT = "toi_mat"  # secret
     TUYET_MAT = "tuyet_mat"  # top secret: never digitized
 
 
@@ -37,7 +37,7 @@ CONFIDENTIAL = frozenset({Level.MAT, Level.TOI_MAT})
 
 
 class Route(StrEnum):
-    UPLINK = "uplink"          # WAN outbox to the provincial archive
+    UPLINK = "uplink"  # WAN outbox to the provincial archive
     SECURE_USB = "secure_usb"  # encrypted export to an authorized stick
 
 

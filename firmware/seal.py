@@ -167,8 +167,9 @@ def _jpeg_size(jpeg: bytes, n: int) -> tuple[int, int]:
                 )
             return im.size
     except (OSError, UnidentifiedImageError) as exc:
-        raise SealError(f"page {n}: unreadable pre-encoded JPEG: {exc}",
-                        f"Ảnh trang {n} bị hỏng.") from exc
+        raise SealError(
+            f"page {n}: unreadable pre-encoded JPEG: {exc}", f"Ảnh trang {n} bị hỏng."
+        ) from exc
 
 
 def _fmt(v: float) -> str:

@@ -293,9 +293,7 @@ def validate_pdf(path: Path | str, trust_roots: list[Any]) -> list[ValidationRep
                 )
             for sig in sigs:
                 vc = ValidationContext(trust_roots=roots, allow_fetching=False)
-                status = _outside_event_loop(
-                    lambda s=sig, c=vc: validate_pdf_signature(s, c)
-                )
+                status = _outside_event_loop(lambda s=sig, c=vc: validate_pdf_signature(s, c))
                 reports.append(
                     ValidationReport(
                         field_name=sig.field_name,

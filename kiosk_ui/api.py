@@ -90,6 +90,10 @@ class LanguageRequest(BaseModel):
     lang: Literal["vi", "en"]
 
 
+class SourceRequest(BaseModel):
+    source: Literal["camera", "scanner"]
+
+
 class CaptureRequest(BaseModel):
     doc_id: str | None = Field(None, max_length=64)
 
@@ -376,6 +380,8 @@ def build_router() -> APIRouter:
         return {
             "camera": st["camera"],
             "pedal": st["pedal"],
+            "scanner": st["scanner"],
+            "capture_source": st["capture_source"],
             "ocr": st["ocr"],
             "usb": None,  # secure USB export arrives with its own issue
             "network": None,  # uplink arrives with its own issue
@@ -529,6 +535,18 @@ def build_router() -> APIRouter:
         if ui.live is not None:
             ui.live.mark_captured()
         return {"page": page_view(out.page, ui.tr(request, s)), "timings": out.timings}
+
+    @r.post("/scan", tags=["pages"])
+    async def scan(body: CaptureRequest, request: Request, s: Actor, ui: UiDep):
+        """Scan with the document scanner: one flatbed page or the whole feeder."""
+        outs = await run(ui.kiosk.scan_batch, s.operator.code, body.doc_id)
+        tr = ui.tr(request, s)
+        return {"pages": [page_view(o.page, tr) for o in outs]}
+
+    @r.put("/capture-source", tags=["pages"])
+    async def capture_source(body: SourceRequest, s: Actor, ui: UiDep):
+        """Choose camera or scanner for the pedal and the capture button."""
+        return {"source": await run(ui.kiosk.set_capture_source, body.source, s.operator.code)}
 
     @r.post("/pages/{page_id}/retake", tags=["pages"])
     async def retake(page_id: str, request: Request, s: Actor, ui: UiDep):

@@ -110,7 +110,14 @@ def build_pages() -> APIRouter:
             except NotFound:
                 doc = None
         return _render(
-            request, "scan.html", s, doc=doc, pages=pages, has_camera=ui.live is not None
+            request,
+            "scan.html",
+            s,
+            doc=doc,
+            pages=pages,
+            has_camera=ui.live is not None,
+            sources=ui.kiosk.sources(),
+            source=ui.kiosk.capture_source,
         )
 
     @r.get("/review/{doc_id}", response_class=HTMLResponse)

@@ -75,13 +75,22 @@ def sohoa_cmd() -> list[str]:
     return [sys.executable, "-m", "firmware.cli"]
 
 
-def run_sohoa(args: list[str], env: dict[str, str] | None = None, timeout: float = 300,
-              **kw) -> subprocess.CompletedProcess[str]:
+def run_sohoa(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 300, **kw
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SOHOA_")}
     full_env.update(env or {})
-    return subprocess.run(sohoa_cmd() + args, capture_output=True, text=True, env=full_env,
-                          timeout=timeout, cwd=ROOT, **kw)
+    return subprocess.run(
+        sohoa_cmd() + args,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=ROOT,
+        **kw,
+    )
 
 
-requires_pdftotext = pytest.mark.skipif(shutil.which("pdftotext") is None,
-                                        reason="poppler-utils not installed")
+requires_pdftotext = pytest.mark.skipif(
+    shutil.which("pdftotext") is None, reason="poppler-utils not installed"
+)

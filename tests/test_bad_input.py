@@ -22,8 +22,7 @@ from firmware.errors import KioskError
         ("cut_off", "cut_off"),
     ],
 )
-def test_bad_frames_are_flagged_and_good_pages_kept(kiosk_factory, sim_camera_factory, kind,
-                                                    code):
+def test_bad_frames_are_flagged_and_good_pages_kept(kiosk_factory, sim_camera_factory, kind, code):
     kiosk = kiosk_factory(camera=sim_camera_factory(script=["document", kind]))
     doc = kiosk.new_document("clerk")
     good = kiosk.capture("clerk", doc["id"])
@@ -101,13 +100,16 @@ def test_full_disk_while_saving_a_frame(kiosk_factory, monkeypatch):
     monkeypatch.setattr(core, "atomic_write_bytes", real)
     pages = kiosk.catalog.pages(doc["id"])
     assert [p["id"] for p in pages] == [first.page["id"]]
-    assert any(r["action"] == "capture.error" and r["details"]["code"] == "disk_full"
-               for r in kiosk.catalog.audit_records(doc["id"]))
+    assert any(
+        r["action"] == "capture.error" and r["details"]["code"] == "disk_full"
+        for r in kiosk.catalog.audit_records(doc["id"])
+    )
     kiosk.wait_idle(timeout=120)
 
 
-def test_missing_tessdata_is_a_clear_state_and_pages_survive(kiosk_factory, make_settings,
-                                                              tmp_path):
+def test_missing_tessdata_is_a_clear_state_and_pages_survive(
+    kiosk_factory, make_settings, tmp_path
+):
     empty = tmp_path / "no-tessdata"
     empty.mkdir()
     kiosk = kiosk_factory(settings=make_settings(ocr={"tessdata": str(empty)}))

@@ -17,8 +17,9 @@ from tests.conftest import requires_pdftotext
 
 
 def pdftext(path: str | Path) -> str:
-    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
-                         check=True)
+    out = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True
+    )
     return unicodedata.normalize("NFC", out.stdout.decode())
 
 
@@ -47,8 +48,9 @@ def test_three_pages_with_a_retake_become_one_sealed_searchable_pdf(kiosk_factor
         meta = pdf.open_metadata()
         assert meta.pdfa_status == "2B"
     text = pdftext(pdf_path)
-    truth = json.loads(Path(kiosk.catalog.pages(doc["id"])[0]["frame_path"])
-                       .with_suffix(".truth.json").read_text())
+    truth = json.loads(
+        Path(kiosk.catalog.pages(doc["id"])[0]["frame_path"]).with_suffix(".truth.json").read_text()
+    )
     header = "ĐẢNG CỘNG SẢN VIỆT NAM" if truth["layout"] == "party" else "CỘNG HÒA XÃ HỘI"
     # the small test frames (2400x1800) lose some diacritics in bold underlined headers;
     # the benchmark measures accuracy on 12 MP frames
@@ -63,8 +65,9 @@ def test_three_pages_with_a_retake_become_one_sealed_searchable_pdf(kiosk_factor
     # the sidecar and the audit log know the hash
     sidecar = json.loads(kiosk.paths.sealed_sidecar(doc["id"]).read_text())
     assert sidecar["sha256"] == sealed["sha256"] and sidecar["page_count"] == 3
-    sealed_events = [r for r in kiosk.catalog.audit_records(doc["id"])
-                     if r["action"] == "document.sealed"]
+    sealed_events = [
+        r for r in kiosk.catalog.audit_records(doc["id"]) if r["action"] == "document.sealed"
+    ]
     assert sealed_events[0]["details"]["sha256"] == sealed["sha256"]
     assert kiosk.catalog.verify_audit().ok
 

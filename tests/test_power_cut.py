@@ -29,13 +29,15 @@ STAGES = [
 
 
 def scan_args(data: Path, out: Path) -> list[str]:
-    return ["--data-dir", str(data), "scan", "--camera", "sim", "--pages", "2",
-            "--out", str(out)]
+    return ["--data-dir", str(data), "scan", "--camera", "sim", "--pages", "2", "--out", str(out)]
 
 
 def sim_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {"SOHOA_CAMERA__WIDTH": str(SIM_W), "SOHOA_CAMERA__HEIGHT": str(SIM_H),
-           "SOHOA_OCR__WORKERS": "1"}
+    env = {
+        "SOHOA_CAMERA__WIDTH": str(SIM_W),
+        "SOHOA_CAMERA__HEIGHT": str(SIM_H),
+        "SOHOA_OCR__WORKERS": "1",
+    }
     env.update(extra or {})
     return env
 
@@ -43,8 +45,9 @@ def sim_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 @pytest.mark.parametrize("stage", STAGES)
 def test_kill_at_stage_then_recover(tmp_path, stage):
     data, out = tmp_path / "var", tmp_path / "out"
-    crashed = run_sohoa(scan_args(data, out), env=sim_env({"SOHOA_CRASH_AT": stage}),
-                        start_new_session=True)
+    crashed = run_sohoa(
+        scan_args(data, out), env=sim_env({"SOHOA_CRASH_AT": stage}), start_new_session=True
+    )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
     frames_before = sorted(p.name for p in (data / "spool").glob("*/*.jpg"))
     assert frames_before, "the crash happened after at least one frame was saved"
@@ -90,9 +93,14 @@ def test_random_kill_during_a_scan(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOHOA_")}
     env.update(sim_env())
-    proc = subprocess.Popen(sohoa_cmd() + scan_args(data, out), env=env, cwd=ROOT,
-                            start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        sohoa_cmd() + scan_args(data, out),
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list((data / "spool").glob("*/*.jpg")):
         time.sleep(0.05)

@@ -15,9 +15,17 @@ from firmware.routing import (
 
 @pytest.mark.parametrize(
     ("value", "level"),
-    [(None, Level.THUONG), ("", Level.THUONG), ("Thường", Level.THUONG), ("mat", Level.MAT),
-     ("Mật", Level.MAT), ("Tối mật", Level.TOI_MAT), ("toi_mat", Level.TOI_MAT),
-     ("TỐI MẬT", Level.TOI_MAT), ("Tuyệt mật", Level.TUYET_MAT)],
+    [
+        (None, Level.THUONG),
+        ("", Level.THUONG),
+        ("Thường", Level.THUONG),
+        ("mat", Level.MAT),
+        ("Mật", Level.MAT),
+        ("Tối mật", Level.TOI_MAT),
+        ("toi_mat", Level.TOI_MAT),
+        ("TỐI MẬT", Level.TOI_MAT),
+        ("Tuyệt mật", Level.TUYET_MAT),
+    ],
 )
 def test_parse_level(value, level):
     assert parse_level(value) == level

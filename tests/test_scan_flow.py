@@ -31,8 +31,17 @@ def sane_conf(tmp_path, monkeypatch):
 def test_cli_scans_a_flatbed_page_into_a_sealed_pdf(tmp_path, sane_conf):
     out = tmp_path / "out"
     r = run_sohoa(
-        ["--data-dir", str(tmp_path / "var"), "scan", "--scanner", "test:0", "--dpi", "200",
-         "--out", str(out)],
+        [
+            "--data-dir",
+            str(tmp_path / "var"),
+            "scan",
+            "--scanner",
+            "test:0",
+            "--dpi",
+            "200",
+            "--out",
+            str(out),
+        ],
         env={"SANE_CONFIG_DIR": str(sane_conf)},
     )
     assert r.returncode == 0, r.stderr
@@ -43,8 +52,17 @@ def test_cli_scans_a_flatbed_page_into_a_sealed_pdf(tmp_path, sane_conf):
 
 def test_cli_rejects_a_resolution_below_the_archival_minimum(tmp_path, sane_conf):
     r = run_sohoa(
-        ["--data-dir", str(tmp_path / "var"), "scan", "--scanner", "test:0", "--dpi", "150",
-         "--out", str(tmp_path / "out")],
+        [
+            "--data-dir",
+            str(tmp_path / "var"),
+            "scan",
+            "--scanner",
+            "test:0",
+            "--dpi",
+            "150",
+            "--out",
+            str(tmp_path / "out"),
+        ],
         env={"SANE_CONFIG_DIR": str(sane_conf)},
     )
     assert r.returncode == 1
@@ -84,14 +102,26 @@ def _page_jpeg(blank: bool) -> bytes:
     img = np.full((2339, 1654, 3), 250, np.uint8)  # A4 at 200 dpi
     if not blank:
         for y in range(200, 2100, 60):
-            cv2.putText(img, "Ha Noi, ngay 10 thang 4 nam 2025", (150, y),
-                        cv2.FONT_HERSHEY_SIMPLEX, 1.2, (20, 20, 20), 3)
+            cv2.putText(
+                img,
+                "Ha Noi, ngay 10 thang 4 nam 2025",
+                (150, y),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                1.2,
+                (20, 20, 20),
+                3,
+            )
     return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
 
 
 def _frame(blank: bool, side: str, sheet: int) -> Frame:
-    return Frame(jpeg=_page_jpeg(blank), width=1654, height=2339, captured_at=0.0,
-                 truth={"source": "scanner", "dpi": 200, "side": side, "sheet": sheet})
+    return Frame(
+        jpeg=_page_jpeg(blank),
+        width=1654,
+        height=2339,
+        captured_at=0.0,
+        truth={"source": "scanner", "dpi": 200, "side": side, "sheet": sheet},
+    )
 
 
 def test_jam_mid_batch_keeps_the_pages_already_scanned(kiosk_factory):
@@ -108,8 +138,12 @@ def test_jam_mid_batch_keeps_the_pages_already_scanned(kiosk_factory):
 
 
 def test_blank_backs_of_a_duplex_batch_are_dropped(kiosk_factory):
-    frames = [_frame(False, "front", 1), _frame(True, "back", 1),
-              _frame(False, "front", 2), _frame(False, "back", 2)]
+    frames = [
+        _frame(False, "front", 1),
+        _frame(True, "back", 1),
+        _frame(False, "front", 2),
+        _frame(False, "back", 2),
+    ]
 
     class Duplex:
         def iter_scan(self):
@@ -121,8 +155,9 @@ def test_blank_backs_of_a_duplex_batch_are_dropped(kiosk_factory):
     live = kiosk.catalog.pages(doc_id)
     assert len(live) == 3
     assert [p["seq"] for p in live] == [1, 3, 4]
-    assert any(r["action"] == "page.blank_back_dropped"
-               for r in kiosk.catalog.audit_records(doc_id))
+    assert any(
+        r["action"] == "page.blank_back_dropped" for r in kiosk.catalog.audit_records(doc_id)
+    )
     kiosk.wait_idle(timeout=120)
 
 

@@ -231,3 +231,34 @@ def test_every_message_has_a_vietnamese_translation():
         or any(unicodedata.combining(c) for c in unicodedata.normalize("NFD", v))
     ]
     assert len(accented) > 0.8 * len(vi)
+
+
+def test_choose_the_scanner_on_the_scan_screen_and_scan_a_batch(kiosk_factory):
+    from tests.test_scan_flow import _frame
+
+    class Feeder:
+        def iter_scan(self):
+            yield _frame(False, "front", 1)
+            yield _frame(False, "front", 2)
+
+    kiosk = kiosk_factory(workers=1, scanner=Feeder())
+    application = create_app(kiosk, UiOptions(idle_timeout_s=60))
+    application.state.ui.operators.add("1001", "Nguyễn Thị Lan", "operator", "1234", "test")
+    client = signed_in(application)
+    page = client.get("/scan")
+    assert "Máy quét" in page.text and 'data-source="camera"' in page.text
+    r = client.put("/api/v1/capture-source", json={"source": "scanner"})
+    assert r.json() == {"source": "scanner"}
+    assert client.get("/api/v1/status").json()["capture_source"] == "scanner"
+    pages = client.post("/api/v1/scan", json={}).json()["pages"]
+    assert len(pages) == 2 and pages[0]["doc_id"] == pages[1]["doc_id"]
+    assert [p["source"] for p in kiosk.catalog.pages(pages[0]["doc_id"])] == ["scanner"] * 2
+    assert any(r["action"] == "capture.source" for r in kiosk.catalog.audit_records())
+    kiosk.wait_idle(timeout=120)
+
+
+def test_a_kiosk_without_scanner_refuses_the_scanner_source(app):
+    client = signed_in(app)
+    r = client.put("/api/v1/capture-source", json={"source": "scanner"})
+    assert r.status_code == 409 and r.json()["code"] == "no_such_source"
+    assert "Máy quét" not in client.get("/scan").text

@@ -407,12 +407,28 @@
       }
     });
 
+    document.querySelectorAll(".sources [data-source]").forEach((btn) => {
+      btn.addEventListener("click", async () => {
+        try {
+          const out = await api("PUT", "/capture-source", { source: btn.dataset.source });
+          root.dataset.source = out.source;
+          document.querySelectorAll(".sources [data-source]").forEach((b) =>
+            b.setAttribute("aria-pressed", String(b.dataset.source === out.source)));
+        } catch (e) { fail(e); }
+      });
+    });
+
     captureBtn.addEventListener("click", async () => {
       captureBtn.setAttribute("aria-busy", "true");
       captureBtn.disabled = true;
       try {
-        const out = await api("POST", "/capture", { doc_id: pages.docId });
-        pages.docId = out.page.doc_id;
+        if (root.dataset.source === "scanner") {
+          const out = await api("POST", "/scan", { doc_id: pages.docId });
+          if (out.pages.length) pages.docId = out.pages[0].doc_id;
+        } else {
+          const out = await api("POST", "/capture", { doc_id: pages.docId });
+          pages.docId = out.page.doc_id;
+        }
         await pages.refresh();
       } catch (e) { fail(e); } finally {
         captureBtn.disabled = false;

@@ -23,8 +23,11 @@ def main(argv: list[str]) -> int:
         done = subprocess.run([real, *argv], capture_output=True, text=True)
         out = done.stdout
         for alias in aliases:
-            out = out.replace("--source Flatbed|Automatic Document Feeder ",
-                              f"--source Flatbed|Automatic Document Feeder|{alias} ", 1)
+            out = out.replace(
+                "--source Flatbed|Automatic Document Feeder ",
+                f"--source Flatbed|Automatic Document Feeder|{alias} ",
+                1,
+            )
         sys.stdout.write(out)
         sys.stderr.write(done.stderr)
         return done.returncode
