@@ -72,3 +72,57 @@ def open_scanner(settings: Settings) -> Any:
             source=cfg.source, dpi=cfg.dpi, mode=cfg.mode, paper=cfg.paper, timeout_s=cfg.timeout_s
         ),
     )
+
+
+def watch_scanners(
+    kiosk: Any, settings: Settings, *, lister: Any = None, interval_s: float = 5.0
+) -> Any:
+    """Follow scanners as they are plugged and unplugged, and hand the kiosk the one the
+    configuration names (or the first one when none is named). Returns the started
+    watcher (``stop()`` it at shutdown)."""
+    from drivers.scanner import SaneScanner, ScannerWatcher, ScanSettings
+
+    cfg = settings.scanner
+
+    def wanted(info: Any) -> bool:
+        if cfg.device:
+            return info.name == cfg.device
+        if cfg.model:
+            return cfg.model.lower() in info.model.lower()
+        return not str(info.type).lower().startswith(("video", "webcam", "still camera"))
+
+    def added(info: Any) -> None:
+        if kiosk.scanner is None and wanted(info):
+            kiosk.scanner = SaneScanner(
+                info.name,
+                ScanSettings(
+                    source=cfg.source,
+                    dpi=cfg.dpi,
+                    mode=cfg.mode,
+                    paper=cfg.paper,
+                    timeout_s=cfg.timeout_s,
+                ),
+            )
+            kiosk.catalog.audit(
+                "system",
+                "scanner.added",
+                None,
+                None,
+                device=info.name,
+                model=f"{info.vendor} {info.model}",
+            )
+            kiosk.events.publish("device", device="scanner", available=True, name=info.name)
+
+    def removed(name: str) -> None:
+        current = kiosk.scanner
+        if current is not None and getattr(current, "device", None) == name:
+            # Record first: once the scanner is gone from the kiosk, the state is visible.
+            kiosk.catalog.audit("system", "scanner.removed", None, None, device=name)
+            if kiosk.capture_source == "scanner" and kiosk.camera is not None:
+                kiosk.capture_source = "camera"
+            kiosk.scanner = None
+            kiosk.events.publish("device", device="scanner", available=False, name=name)
+
+    watcher = ScannerWatcher(added, removed, interval_s=interval_s, lister=lister)
+    watcher.start()
+    return watcher

@@ -88,6 +88,11 @@ def run_service(settings: Settings, demo: bool = False) -> int:
         app = None
     stop = threading.Event()
     threading.Thread(target=_watchdog, args=(stop,), daemon=True).start()
+    scanner_watch = None
+    if settings.scanner.enabled:
+        from firmware.devices import watch_scanners
+
+        scanner_watch = watch_scanners(kiosk, settings)
     if demo:
         threading.Thread(target=seed_demo, args=(kiosk,), daemon=True).start()
     url = f"http://{settings.ui.host}:{settings.ui.port}/"
@@ -100,6 +105,8 @@ def run_service(settings: Settings, demo: bool = False) -> int:
             threading.Event().wait()
     finally:
         stop.set()
+        if scanner_watch is not None:
+            scanner_watch.stop()
         sd_notify("STOPPING=1")
         kiosk.stop()
     return 0

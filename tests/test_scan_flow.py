@@ -171,3 +171,33 @@ def test_a_blank_front_is_kept(kiosk_factory):
     assert out.page["state"] != "deleted"
     assert "blank" in {i["code"] for i in out.quality["issues"]}
     kiosk.wait_idle(timeout=120)
+
+
+def test_a_scanner_plugged_after_start_is_found_and_unplugging_is_a_state(
+    kiosk_factory, make_settings
+):
+    from drivers.scanner import ScannerInfo
+    from firmware.catalog import wait_for
+    from firmware.devices import watch_scanners
+
+    present: list[ScannerInfo] = []
+    settings = make_settings(scanner={"enabled": True})
+    kiosk = kiosk_factory(settings=settings)
+    assert kiosk.scanner is None
+    watcher = watch_scanners(kiosk, settings, lister=lambda: list(present), interval_s=0.1)
+    try:
+        present.append(ScannerInfo("fujitsu:fi-7160:1", "FUJITSU", "fi-7160", "sheetfed scanner"))
+        assert wait_for(lambda: kiosk.scanner is not None, 10)
+        assert kiosk.scanner.device == "fujitsu:fi-7160:1"
+        assert "scanner" in kiosk.sources()
+        kiosk.set_capture_source("scanner", "clerk")
+        present.clear()
+        assert wait_for(lambda: kiosk.scanner is None, 10)
+        assert kiosk.capture_source == "camera"
+        with pytest.raises(KioskError) as exc:
+            kiosk.scan_batch("clerk")
+        assert exc.value.code == "no_scanner"
+        actions = [r["action"] for r in kiosk.catalog.audit_records()]
+        assert "scanner.added" in actions and "scanner.removed" in actions
+    finally:
+        watcher.stop()
