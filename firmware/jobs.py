@@ -44,6 +44,13 @@ def init_worker(tessdata: str, languages: str) -> None:
     """Process-pool initializer: one Tesseract engine per worker, single-threaded."""
     global _ENGINE
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    # Background work yields to the clerk: capture, preview and the UI run in the service
+    # process at normal priority, so a pedal press is answered while OCR of earlier pages
+    # keeps both cores busy.
+    try:
+        os.nice(10)
+    except OSError:
+        pass
     cv2.setNumThreads(1)
     from firmware.ocr import Engine
 
