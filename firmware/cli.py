@@ -40,20 +40,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
     )
     scanner = camera = None
     if args.scanner:
-        from drivers.scanner import SaneScanner, ScannerError, ScanSettings
+        from drivers.scanner import SaneScanner, ScannerError
+        from firmware.devices import scan_settings
 
         source = "adf-duplex" if args.duplex else "adf" if args.adf else "flatbed"
         try:
-            scan_settings = ScanSettings(
-                source=source,
-                dpi=args.dpi,
-                mode=settings.scanner.mode,
-                paper=settings.scanner.paper,
-                timeout_s=settings.scanner.timeout_s,
-            )
+            settings_for_scan = scan_settings(settings, source=source, dpi=args.dpi)
         except ScannerError as exc:
             raise KioskError(f"scanner_{exc.code}", exc.message, exc.message_vi) from exc
-        scanner = SaneScanner(args.scanner, scan_settings)
+        scanner = SaneScanner(args.scanner, settings_for_scan)
     else:
         from drivers.camera import open_camera
 

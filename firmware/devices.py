@@ -25,53 +25,62 @@ class Devices:
     problems: dict[str, str] = field(default_factory=dict)
 
 
+def _camera(s: Settings) -> Any:
+    from drivers.camera import open_camera
+
+    return open_camera(s.camera)
+
+
+def _pedal(s: Settings) -> Any:
+    from drivers.pedal import open_pedal
+
+    return open_pedal(s.pedal)
+
+
+def _leds(s: Settings) -> Any:
+    from drivers.leds import open_leds
+
+    return open_leds(s.leds)
+
+
 def open_devices(settings: Settings) -> Devices:
     devs = Devices()
-    if settings.camera.backend != "none":
+    wanted = {
+        "camera": (settings.camera.backend != "none", _camera),
+        "pedal": (settings.pedal.backend != "none", _pedal),
+        "leds": (settings.leds.backend != "none", _leds),
+        "scanner": (settings.scanner.enabled, open_scanner),
+    }
+    for name, (enabled, opener) in wanted.items():
+        if not enabled:
+            continue
         try:
-            from drivers.camera import open_camera
-
-            devs.camera = open_camera(settings.camera)
+            setattr(devs, name, opener(settings))
         except Exception as exc:
-            devs.problems["camera"] = str(exc)
-            log.error("camera: %s", exc)
-    if settings.pedal.backend != "none":
-        try:
-            from drivers.pedal import open_pedal
-
-            devs.pedal = open_pedal(settings.pedal)
-        except Exception as exc:
-            devs.problems["pedal"] = str(exc)
-            log.error("pedal: %s", exc)
-    if settings.leds.backend != "none":
-        try:
-            from drivers.leds import open_leds
-
-            devs.leds = open_leds(settings.leds)
-        except Exception as exc:
-            devs.problems["leds"] = str(exc)
-            log.error("leds: %s", exc)
-    if settings.scanner.enabled:
-        try:
-            devs.scanner = open_scanner(settings)
-        except Exception as exc:
-            devs.problems["scanner"] = str(exc)
-            log.error("scanner: %s", exc)
+            devs.problems[name] = str(exc)
+            log.error("%s: %s", name, exc)
     return devs
+
+
+def scan_settings(settings: Settings, **override: Any) -> Any:
+    """The driver's scan settings from the ``[scanner]`` section (the one translation)."""
+    from drivers.scanner import ScanSettings
+
+    cfg = settings.scanner
+    values = dict(
+        source=cfg.source, dpi=cfg.dpi, mode=cfg.mode, paper=cfg.paper, timeout_s=cfg.timeout_s
+    )
+    values.update(override)
+    return ScanSettings(**values)
 
 
 def open_scanner(settings: Settings) -> Any:
     """The configured SANE scanner (by device name, model, or the only one present)."""
-    from drivers.scanner import SaneScanner, ScanSettings, list_scanners, pick_scanner
+    from drivers.scanner import SaneScanner, list_scanners, pick_scanner
 
     cfg = settings.scanner
     device = cfg.device or pick_scanner(list_scanners(), cfg.model).name
-    return SaneScanner(
-        device,
-        ScanSettings(
-            source=cfg.source, dpi=cfg.dpi, mode=cfg.mode, paper=cfg.paper, timeout_s=cfg.timeout_s
-        ),
-    )
+    return SaneScanner(device, scan_settings(settings))
 
 
 def watch_scanners(
@@ -80,7 +89,7 @@ def watch_scanners(
     """Follow scanners as they are plugged and unplugged, and hand the kiosk the one the
     configuration names (or the first one when none is named). Returns the started
     watcher (``stop()`` it at shutdown)."""
-    from drivers.scanner import SaneScanner, ScannerWatcher, ScanSettings
+    from drivers.scanner import SaneScanner, ScannerWatcher
 
     cfg = settings.scanner
 
@@ -93,16 +102,7 @@ def watch_scanners(
 
     def added(info: Any) -> None:
         if kiosk.scanner is None and wanted(info):
-            kiosk.scanner = SaneScanner(
-                info.name,
-                ScanSettings(
-                    source=cfg.source,
-                    dpi=cfg.dpi,
-                    mode=cfg.mode,
-                    paper=cfg.paper,
-                    timeout_s=cfg.timeout_s,
-                ),
-            )
+            kiosk.scanner = SaneScanner(info.name, scan_settings(settings))
             kiosk.catalog.audit(
                 "system",
                 "scanner.added",
