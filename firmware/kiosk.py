@@ -383,7 +383,7 @@ class Kiosk:
         """Take a still from the camera and add it as the next page (or in place of one)."""
         if self.camera is None:
             raise KioskError(
-                "no_camera", "No camera is configured.", "Chưa cấu hình máy ảnh.", status=503
+                "no_camera", "No camera is configured.", "Chưa cấu hình máy ảnh.", status=409
             )
         with self._capture_lock:
             doc_id = doc_id or self.current_doc_id
@@ -600,7 +600,7 @@ class Kiosk:
         """
         if self.scanner is None:
             raise KioskError(
-                "no_scanner", "No scanner is configured.", "Chưa cấu hình máy quét.", status=503
+                "no_scanner", "No scanner is configured.", "Chưa cấu hình máy quét.", status=409
             )
         with self._capture_lock:
             if doc_id is None:
