@@ -74,9 +74,8 @@ def peak_rss_of_tree(pid: int, stop: threading.Event, result: list[int]) -> None
 def run_sohoa(frames: list[Path], work: Path, workers: int) -> dict[str, list[float]]:
     """Per frame: preview timing, full page timing (one worker, sequential), size, CER."""
     from firmware import pipeline
-    from firmware.jobs import encode_jpeg, init_worker, rotate  # noqa: F401
     from firmware.ocr import Engine, find_tessdata
-    from firmware.seal import DocumentInfo, OcrWord, SealPage, seal_pdf
+    from firmware.seal import DocumentInfo, SealPage, seal_pdf
 
     cfg = PipelineConfig()
     settings = load_settings(None)
@@ -94,19 +93,7 @@ def run_sohoa(frames: list[Path], work: Path, workers: int) -> dict[str, list[fl
         t0 = time.perf_counter()
         page = pipeline.process_page(data, cfg)
         ocr = engine.recognize(page.image, page.dpi)
-        words = [
-            OcrWord(
-                text=w.text,
-                left=w.left,
-                top=w.top,
-                width=w.width,
-                height=w.height,
-                conf=w.conf,
-                line=w.line,
-                baseline=w.baseline,
-            )
-            for w in ocr.words
-        ]
+        words = ocr.words
         from datetime import UTC, datetime
 
         out = work / f"sohoa-{i:03d}.pdf"

@@ -9,6 +9,7 @@ torn file. Catalog rows point at a file only after this returns.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -73,3 +74,9 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
             p.unlink()
             removed.append(p)
     return removed
+
+
+def sha256_file(path: Path | str) -> str:
+    """Hex SHA-256 of a file, streamed: the checksum recorded for the files written here."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -13,7 +13,6 @@ import json
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -200,6 +199,24 @@ class AuditVerdict:
     head: str
     problem: str = ""
     bad_seq: int | None = None
+
+
+#: Columns holding JSON: callers read and write Python values, the catalog stores text.
+JSON_COLUMNS = {"documents": ("metadata",), "pages": ("quad", "quality")}
+
+
+def _to_json(table: str, fields: dict[str, Any]) -> dict[str, Any]:
+    for k in JSON_COLUMNS[table]:
+        if fields.get(k) is not None and not isinstance(fields[k], str):
+            fields[k] = json.dumps(fields[k], ensure_ascii=False)
+    return fields
+
+
+def _from_json(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    for k in JSON_COLUMNS[table]:
+        if row.get(k):
+            row[k] = json.loads(row[k])
+    return row
 
 
 class Catalog:
@@ -474,8 +491,7 @@ class Catalog:
             row = self.db["documents"].get(doc_id)
         except sqlite_utils.db.NotFoundError:
             raise NotFound(f"document {doc_id} not found") from None
-        row["metadata"] = json.loads(row["metadata"])
-        return row
+        return _from_json("documents", row)
 
     def list_documents(
         self, states_in: Iterable[str] | None = None, limit: int = 100
@@ -488,10 +504,7 @@ class Catalog:
             args += st
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(limit)
-        rows = list(self.db.query(sql, args))
-        for r in rows:
-            r["metadata"] = json.loads(r["metadata"])
-        return rows
+        return [_from_json("documents", r) for r in self.db.query(sql, args)]
 
     def transition_document(
         self,
@@ -517,8 +530,7 @@ class Catalog:
                 ).fetchone()
                 assert_may_upload({"id": level[0], "confidentiality": level[1]})
             update = {"state": tgt.value, "updated_at": utcnow(), **fields}
-            if "metadata" in update and not isinstance(update["metadata"], str):
-                update["metadata"] = json.dumps(update["metadata"], ensure_ascii=False)
+            _to_json("documents", update)
             if tgt != DocState.FAILED and "error_code" not in fields:
                 update["error_code"] = None
                 update["error_message"] = None
@@ -537,8 +549,7 @@ class Catalog:
         if "state" in fields:
             raise ValueError("use transition_document to change the state")
         with self.transaction():
-            if "metadata" in fields and not isinstance(fields["metadata"], str):
-                fields["metadata"] = json.dumps(fields["metadata"], ensure_ascii=False)
+            _to_json("documents", fields)
             fields["updated_at"] = utcnow()
             self._update("documents", doc_id, fields)
             shown = {k: v for k, v in fields.items() if k not in ("updated_at",)}
@@ -632,22 +643,14 @@ class Catalog:
             row = self.db["pages"].get(page_id)
         except sqlite_utils.db.NotFoundError:
             raise NotFound(f"page {page_id} not found") from None
-        for k in ("quad", "quality"):
-            if row.get(k):
-                row[k] = json.loads(row[k])
-        return row
+        return _from_json("pages", row)
 
     def pages(self, doc_id: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT * FROM pages WHERE doc_id = ?"
         if not include_deleted:
             sql += " AND state != 'deleted'"
         sql += " ORDER BY seq, created_at"
-        rows = list(self.db.query(sql, [doc_id]))
-        for row in rows:
-            for k in ("quad", "quality"):
-                if row.get(k):
-                    row[k] = json.loads(row[k])
-        return rows
+        return [_from_json("pages", r) for r in self.db.query(sql, [doc_id])]
 
     def transition_page(
         self,
@@ -666,9 +669,7 @@ class Catalog:
                 raise NotFound(f"page {page_id} not found")
             current, doc_id = row
             tgt = states.check_page(page_id, current, str(target))
-            for k in ("quad", "quality"):
-                if k in fields and not isinstance(fields[k], str) and fields[k] is not None:
-                    fields[k] = json.dumps(fields[k], ensure_ascii=False)
+            _to_json("pages", fields)
             self._update("pages", page_id, {"state": tgt.value, "updated_at": utcnow(), **fields})
             if tgt == PageState.DELETED:
                 self.db.execute("DELETE FROM page_text WHERE page_id = ?", [page_id])
@@ -687,9 +688,7 @@ class Catalog:
         if "state" in fields:
             raise ValueError("use transition_page to change the state")
         with self.transaction():
-            for k in ("quad", "quality"):
-                if k in fields and not isinstance(fields[k], str) and fields[k] is not None:
-                    fields[k] = json.dumps(fields[k], ensure_ascii=False)
+            _to_json("pages", fields)
             fields["updated_at"] = utcnow()
             self._update("pages", page_id, fields)
             if action:
@@ -745,13 +744,3 @@ class Catalog:
             "ORDER BY rank LIMIT ?"
         )
         return list(self.db.query(sql, [f"folded : ({match})", limit]))
-
-
-def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
-    """Poll ``predicate`` until true or ``timeout``; used by the service and tests."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())

@@ -10,7 +10,6 @@ silently yields output.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware import cms
+from firmware.atomic import sha256_file
 from firmware.errors import KioskError
 from firmware.export import MANIFEST_NAME, SIGNATURE_NAME
 
@@ -114,14 +114,6 @@ class DecryptReport:
         return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_files(
     export_dir: Path, manifest: dict[str, Any]
 ) -> tuple[list[str], list[str], list[str]]:
@@ -132,7 +124,7 @@ def check_files(
         p = export_dir / name
         if not p.is_file():
             missing.append(name)
-        elif p.stat().st_size != entry["size"] or _sha256(p) != entry["sha256"]:
+        elif p.stat().st_size != entry["size"] or sha256_file(p) != entry["sha256"]:
             altered.append(name)
     known = set(listed) | {MANIFEST_NAME, SIGNATURE_NAME}
     extra = sorted(p.name for p in export_dir.iterdir() if p.name not in known)
@@ -170,7 +162,7 @@ def _decrypt_document(
         recorded = json.loads(sidecar.read_text(encoding="utf-8")).get("sha256")
     except (OSError, ValueError):
         recorded = None
-    if not pdf.is_file() or (recorded and _sha256(pdf) != recorded):
+    if not pdf.is_file() or (recorded and sha256_file(pdf) != recorded):
         return DocumentOutcome(doc_id, "pdf_mismatch", target, "PDF does not match its sealed hash")
     return DocumentOutcome(doc_id, "ok", target)
 

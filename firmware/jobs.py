@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from drivers.camera.base import downscale_for_preview
 from firmware.atomic import atomic_write_bytes
 from firmware.crashpoints import crashpoint
 
@@ -83,13 +84,6 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     return buf.tobytes()
 
 
-def preview_image(image: np.ndarray, width: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    if w <= width:
-        return image
-    return cv2.resize(image, (width, int(round(h * width / w))), interpolation=cv2.INTER_AREA)
-
-
 def run_page_job(job: PageJob) -> dict[str, Any]:
     """Warp/flatten the frame at full resolution, OCR it, write the page image and words."""
     from firmware.config import PipelineConfig
@@ -109,7 +103,9 @@ def run_page_job(job: PageJob) -> dict[str, Any]:
 
     archival = encode_archival_jpeg(image, result.dpi, job.image_dpi, job.jpeg_quality)
     atomic_write_bytes(job.image_path, archival)
-    atomic_write_bytes(job.preview_path, encode_jpeg(preview_image(image, job.preview_width), 80))
+    atomic_write_bytes(
+        job.preview_path, encode_jpeg(downscale_for_preview(image, job.preview_width), 80)
+    )
     height, width = image.shape[:2]
     payload = {
         "dpi": result.dpi,

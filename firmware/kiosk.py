@@ -32,7 +32,7 @@ from firmware.crashpoints import crashpoint
 from firmware.errors import KioskError, disk_error
 from firmware.events import EventBus
 from firmware.jobs import PageJob, encode_jpeg, init_worker, rotate, run_page_job
-from firmware.ocr import OcrError, find_tessdata
+from firmware.ocr import OcrError, OcrResult, find_tessdata
 from firmware.paths import DataPaths
 from firmware.states import DOC_EDITABLE, DocState, PageState
 
@@ -377,6 +377,16 @@ class Kiosk:
             )
         return doc
 
+    def _capture_target(self, actor: str, doc_id: str | None, source: str = "camera") -> str:
+        """The document a new page goes to: ``doc_id`` while it is still being captured,
+        otherwise a new document."""
+        if doc_id is not None and self.catalog.get_document(doc_id)["state"] in (
+            DocState.OPEN,
+            DocState.CAPTURING,
+        ):
+            return doc_id
+        return self.new_document(actor, source=source)["id"]
+
     def capture(
         self, actor: str, doc_id: str | None = None, replaces: str | None = None
     ) -> CaptureOutcome:
@@ -386,17 +396,10 @@ class Kiosk:
                 "no_camera", "No camera is configured.", "Chưa cấu hình máy ảnh.", status=409
             )
         with self._capture_lock:
-            doc_id = doc_id or self.current_doc_id
-            if (
-                doc_id is None
-                or DocState(self.catalog.get_document(doc_id)["state"])
-                not in (
-                    DocState.OPEN,
-                    DocState.CAPTURING,
-                )
-                and replaces is None
-            ):
-                doc_id = self.new_document(actor)["id"]
+            if replaces is not None:
+                doc_id = doc_id or self.catalog.get_page(replaces)["doc_id"]
+            else:
+                doc_id = self._capture_target(actor, doc_id or self.current_doc_id)
             self._show("busy")
             try:
                 frame = self.camera.capture()
@@ -487,22 +490,6 @@ class Kiosk:
                 preview_path = str(p)
             ok = res.quality.ok
             paper = res.paper
-        except pipeline.CorruptFrame as exc:
-            quality = {
-                "ok": False,
-                "issues": [
-                    {
-                        "code": "corrupt",
-                        "severity": "error",
-                        "score": 0.0,
-                        "message_vi": "Ảnh bị hỏng, hãy chụp lại",
-                        "message_en": "The image is damaged; retake the page",
-                    }
-                ],
-                "metrics": {},
-            }
-            timings, quad, ok, paper = {}, None, False, None
-            self.catalog.audit(actor, "page.corrupt_frame", doc_id, page_id, error=str(exc))
         except OSError as exc:
             raise disk_error(exc, "preview") from exc
         codes = {i["code"] for i in quality.get("issues", [])}
@@ -604,14 +591,7 @@ class Kiosk:
             )
         with self._capture_lock:
             if doc_id is None:
-                cur = self.current_doc_id
-                if cur and self.catalog.get_document(cur)["state"] in (
-                    DocState.OPEN,
-                    DocState.CAPTURING,
-                ):
-                    doc_id = cur
-                else:
-                    doc_id = self.new_document(actor, source="scanner")["id"]
+                doc_id = self._capture_target(actor, self.current_doc_id, source="scanner")
             self._show("busy")
             outcomes: list[CaptureOutcome] = []
             try:
@@ -777,7 +757,7 @@ class Kiosk:
             xmp_archival,
         )
         from firmware.metadata.model import MetadataError
-        from firmware.seal import DocumentInfo, OcrWord, SealError, SealPage, seal_pdf
+        from firmware.seal import DocumentInfo, SealError, SealPage, seal_pdf
         from firmware.signing import SigningError, sign_with_config
 
         doc_id = doc["id"]
@@ -808,19 +788,7 @@ class Kiosk:
         seal_pages = []
         for p in pages:
             ocr = json.loads(Path(p["ocr_path"]).read_text(encoding="utf-8"))
-            words = [
-                OcrWord(
-                    text=w["text"],
-                    left=w["left"],
-                    top=w["top"],
-                    width=w["width"],
-                    height=w["height"],
-                    conf=w["conf"],
-                    line=w["line"],
-                    baseline=w.get("baseline"),
-                )
-                for w in ocr["words"]
-            ]
+            words = OcrResult.from_dict(ocr).words
             image = Path(p["image_path"])
             seal_pages.append(
                 SealPage(image=image, dpi=ocr["dpi"], words=words, encoded=image.read_bytes())

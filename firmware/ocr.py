@@ -36,14 +36,17 @@ class OcrError(Exception):
 
 @dataclass
 class Word:
+    """One OCR word with its box in the page image (pixels, origin top-left); the same
+    record travels from the worker through the OCR JSON into the PDF text layer."""
+
     text: str
     left: int
     top: int
     width: int
     height: int
-    conf: float
-    line: int
-    baseline: int | None = None
+    conf: float  # 0..100
+    line: int = 0  # line index: words of a line share a baseline
+    baseline: int | None = None  # optional baseline y in pixels
 
 
 @dataclass

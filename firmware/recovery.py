@@ -13,13 +13,12 @@ Invariants it restores (each repair is audited):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from firmware.atomic import remove_stale_temporaries
+from firmware.atomic import remove_stale_temporaries, sha256_file
 from firmware.states import DOC_EDITABLE, DocState, PageState
 
 if TYPE_CHECKING:
@@ -28,14 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sohoa.recovery")
 
 ACTOR = "recovery"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def recover(kiosk: Kiosk) -> dict[str, Any]:
@@ -64,7 +55,11 @@ def recover(kiosk: Kiosk) -> dict[str, Any]:
             doc = None
         if doc is not None and DocState(doc["state"]) in DOC_EDITABLE:
             cat.add_page(
-                doc_id, ACTOR, page_id=page_id, frame_path=str(frame), frame_sha256=_sha256(frame)
+                doc_id,
+                ACTOR,
+                page_id=page_id,
+                frame_path=str(frame),
+                frame_sha256=sha256_file(frame),
             )
             summary["frames_adopted"] += 1
         else:
@@ -147,7 +142,7 @@ def recover(kiosk: Kiosk) -> dict[str, Any]:
         problem = None
         if pdf is None or not pdf.exists():
             problem = "sealed PDF missing"
-        elif _sha256(pdf) != doc["sha256"]:
+        elif sha256_file(pdf) != doc["sha256"]:
             problem = "sealed PDF does not match its recorded SHA-256"
         if problem:
             summary["integrity_errors"] += 1

@@ -41,7 +41,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from firmware import __version__
 from firmware.archival_image import encode_jpeg as _encode_jpeg
-from firmware.atomic import atomic_open
+from firmware.atomic import atomic_open, sha256_file
 from firmware.glyphless_font import (
     ADVANCE,
     ASCENT,
@@ -52,6 +52,7 @@ from firmware.glyphless_font import (
     glyphless_font_bytes,
     to_unicode_cmap,
 )
+from firmware.ocr import Word as OcrWord  # one word record from OCR to the text layer
 from firmware.xmp import SOHOA_NS, XmpError, XmpFields, build_xmp, check_archival_keys, parse_xmp
 
 #: Lowest image-layer resolution the digitization rules accept.
@@ -61,20 +62,6 @@ OUTPUT_CONDITION = "sRGB IEC61966-2.1"
 _IMAGE_NAME = "/Im0"
 _FONT_NAME = "/F0"
 _REPLACEMENT = "\ufffd"
-
-
-@dataclass
-class OcrWord:
-    """One OCR word with its box in the page image (pixels, origin top-left)."""
-
-    text: str
-    left: int
-    top: int
-    width: int
-    height: int
-    conf: float  # 0..100
-    line: int = 0  # line index: words of a line share a baseline
-    baseline: int | None = None  # optional baseline y in pixels
 
 
 @dataclass
@@ -492,13 +479,7 @@ def _save(pdf: pikepdf.Pdf, fh) -> None:
 
 
 def _file_sha256(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
+    return sha256_file(path), Path(path).stat().st_size
 
 
 # --- verification --------------------------------------------------------------------------

@@ -59,6 +59,17 @@ def _render(request: Request, name: str, s: Session | None, **ctx: Any) -> Respo
     )
 
 
+def _load_document(
+    ui: Ui, tr: Any, doc_id: str
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]] | None:
+    """A document (catalog row and view) with its page views, or None if it is unknown."""
+    try:
+        raw = ui.kiosk.catalog.get_document(doc_id)
+    except NotFound:
+        return None
+    return raw, doc_view(raw, tr), [page_view(p, tr) for p in ui.kiosk.catalog.pages(doc_id)]
+
+
 def build_pages() -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
@@ -127,12 +138,10 @@ def build_pages() -> APIRouter:
             return s
         ui: Ui = request.app.state.ui
         tr = ui.tr(request, s)
-        try:
-            raw = ui.kiosk.catalog.get_document(doc_id)
-        except NotFound:
+        loaded = _load_document(ui, tr, doc_id)
+        if loaded is None:
             return RedirectResponse("/documents", status_code=303)
-        doc = doc_view(raw, tr)
-        pages = [page_view(p, tr) for p in ui.kiosk.catalog.pages(doc_id)]
+        raw, doc, pages = loaded
         return _render(
             request,
             "review.html",
@@ -165,12 +174,10 @@ def build_pages() -> APIRouter:
             return s
         ui: Ui = request.app.state.ui
         tr = ui.tr(request, s)
-        try:
-            raw = ui.kiosk.catalog.get_document(doc_id)
-        except NotFound:
+        loaded = _load_document(ui, tr, doc_id)
+        if loaded is None:
             return RedirectResponse("/documents", status_code=303)
-        doc = doc_view(raw, tr)
-        pages = [page_view(p, tr) for p in ui.kiosk.catalog.pages(doc_id)]
+        _, doc, pages = loaded
         types = dict(labels.DOC_TYPES)
         levels = dict(labels.CONFIDENTIALITY)
         meta = doc["metadata"]

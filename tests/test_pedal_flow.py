@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from drivers.pedal import GpioPedal
-from firmware.catalog import wait_for
+from tests.conftest import wait_for
 
 
 def press(pin, hold_s: float) -> None:

@@ -177,8 +177,8 @@ def test_a_scanner_plugged_after_start_is_found_and_unplugging_is_a_state(
     kiosk_factory, make_settings
 ):
     from drivers.scanner import ScannerInfo
-    from firmware.catalog import wait_for
     from firmware.devices import watch_scanners
+    from tests.conftest import wait_for
 
     present: list[ScannerInfo] = []
     settings = make_settings(scanner={"enabled": True})

@@ -19,8 +19,8 @@ from drivers.usb.identity import identity_from_sysfs, parse_interfaces
 from drivers.usb.policy import normalize_id
 from drivers.usb.sim import SimBackend, create_stick
 from drivers.usb.udisks import Udisks2, block_object_path
-from firmware.catalog import wait_for
 from firmware.cli_export import register
+from tests.conftest import wait_for
 
 
 def interface_descriptor(cls: int, sub: int, proto: int, number: int) -> bytes:
