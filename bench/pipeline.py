@@ -238,7 +238,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--frames", type=int, default=6, help="sim frames (12 MP) to compare on")
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=load_settings(None).ocr.workers,
+        help="OCR workers (default: the kiosk's default setting)",
+    )
     ap.add_argument(
         "--sustained",
         type=int,

@@ -123,7 +123,12 @@ class PipelineConfig(_Section):
 class OcrConfig(_Section):
     languages: str = Field("vie+eng", description="Tesseract languages (vie first).")
     workers: int = Field(
-        2, ge=1, le=8, description="OCR worker processes (one Tesseract engine each)."
+        1,
+        ge=1,
+        le=8,
+        description="OCR worker processes (one Tesseract engine each, ~200 MB). One keeps "
+        "up with a page every 2 s on 2 cores and leaves the other core to capture and the "
+        "screen; raise it only on boxes with more cores and memory.",
     )
     tessdata: str = Field(
         "", description="Directory with *.traineddata; empty = the system's tessdata."

@@ -177,7 +177,7 @@ def build_pages() -> APIRouter:
         loaded = _load_document(ui, tr, doc_id)
         if loaded is None:
             return RedirectResponse("/documents", status_code=303)
-        _, doc, pages = loaded
+        raw, doc, pages = loaded
         types = dict(labels.DOC_TYPES)
         levels = dict(labels.CONFIDENTIALITY)
         meta = doc["metadata"]
