@@ -21,9 +21,11 @@ separates pages or the JPEG from the text; there is no trailing newline.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import statistics
+import struct
 import unicodedata
 import uuid
 import zlib
@@ -293,10 +295,23 @@ def _add_font(pdf: pikepdf.Pdf) -> pikepdf.Object:
     return pdf.make_indirect(font)
 
 
+@functools.cache
+def _srgb_icc() -> bytes:
+    """LittleCMS's built-in sRGB profile with a fixed creation date.
+
+    LittleCMS stamps the current time into the profile header (bytes 24-35); left as is,
+    two seals of the same pages a second apart differ, which breaks "same inputs, same
+    bytes" (the hub deduplicates by hash). The profile ID (bytes 84-99) is zero, so the
+    date can be set without invalidating it.
+    """
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    icc[24:36] = struct.pack(">6H", 2024, 1, 1, 0, 0, 0)
+    return bytes(icc)
+
+
 def _add_output_intent(pdf: pikepdf.Pdf) -> None:
     """sRGB output intent (GTS_PDFA1): it gives DeviceRGB images a defined meaning."""
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    profile = _flate_stream(pdf, icc, N=3)
+    profile = _flate_stream(pdf, _srgb_icc(), N=3)
     intent = Dictionary(
         Type=Name.OutputIntent,
         S=Name.GTS_PDFA1,
