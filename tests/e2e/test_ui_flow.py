@@ -32,6 +32,16 @@ def thumb_ids(page) -> list[str]:
     return page.eval_on_selector_all(THUMBS, "els => els.map(e => e.dataset.page)")
 
 
+def drag_thumb(page, src: int, dst: int) -> None:
+    """Press on thumbnail ``src``, slide in small steps and lift over thumbnail ``dst``."""
+    a = page.locator(THUMBS).nth(src).bounding_box()
+    b = page.locator(THUMBS).nth(dst).bounding_box()
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 3, b["y"] + b["height"] / 2, steps=12)
+    page.mouse.up()
+
+
 def test_scan_three_pages_retake_finish_save_and_search(live, page):
     sign_in(page, live.url)
     assert "Nguyễn Thị Lan" in page.inner_text(".greeting")
@@ -68,6 +78,16 @@ def test_scan_three_pages_retake_finish_save_and_search(live, page):
     assert len(after) == 3 and after[0] == before[0] and after[2] == before[2]
     assert after[1] != before[1]
     assert live.kiosk.catalog.get_page(before[1])["state"] == "deleted"
+
+    # drag page 3 before page 1 with a finger (pointer events, as on the touchscreen)
+    drag_thumb(page, 2, 0)
+    page.wait_for_function(
+        f"document.querySelectorAll('{THUMBS}')[0].dataset.page === {after[2]!r}"
+    )
+    assert thumb_ids(page) == [after[2], after[0], after[1]]
+    stored = [p["id"] for p in live.kiosk.catalog.pages(doc_id)]
+    assert stored == [after[2], after[0], after[1]]
+    assert page.is_hidden("#viewer")  # a drag is not a tap: the large view stays closed
 
     page.click("#finish")
     page.wait_for_url(re.compile(r".*/review/D.*"))
