@@ -10,7 +10,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # poppler for PDF checks, SANE and its test backend for scanners).
 APT_PACKAGES = tesseract-ocr tesseract-ocr-vie tesseract-ocr-eng fonts-liberation2 \
 	fonts-dejavu-core poppler-utils qpdf sane-utils libsane1 openssl python3-venv chromium \
-	softhsm2 opensc libengine-pkcs11-openssl dbus-daemon
+	softhsm2 opensc libengine-pkcs11-openssl dbus-daemon postgresql
 BENCH_APT_PACKAGES = ocrmypdf
 
 .PHONY: setup apt venv demo test test-all bench lint format clean

@@ -1,0 +1,249 @@
+"""``sohoa hub``: set up and run the fleet hub, mint enrollment tokens, manage devices.
+
+``sohoa hub init --dir D`` creates the hub directory (fleet CA, TLS and receipt certificates,
+hub.toml); ``sohoa hub [run] --dir D`` serves it; ``sohoa hub token new --group G`` prints a
+one-time enrollment token with its QR; ``sohoa hub device list|revoke``. The hub package is
+imported only when one of these commands runs, so the kiosk never loads it.
+The directory may also come from ``SOHOA_HUB_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from firmware.errors import KioskError
+
+
+def _require_hub_extra() -> None:
+    """The hub's libraries are an extra (a kiosk does not need them): say so plainly."""
+    missing = [m for m in ("sqlalchemy", "boto3") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise KioskError(
+            "hub_not_installed",
+            f"The hub needs {', '.join(missing)}: pip install 'sohoa[hub]'.",
+            "Máy chủ cần cài thêm thư viện: pip install 'sohoa[hub]'.",
+            status=500,
+        )
+
+
+def _hub_dir(args: argparse.Namespace) -> Path:
+    _require_hub_extra()
+    d = getattr(args, "dir", None) or os.environ.get("SOHOA_HUB_DIR")
+    if not d:
+        raise KioskError(
+            "hub_dir_missing",
+            "Say which hub directory: --dir DIR (or SOHOA_HUB_DIR).",
+            "Hãy cho biết thư mục của máy chủ: --dir DIR (hoặc biến SOHOA_HUB_DIR).",
+            status=400,
+        )
+    return Path(d)
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
+    from provisioning.hub.config import HubConfigError, load_hub_settings
+
+    try:
+        return load_hub_settings(_hub_dir(args), **overrides)
+    except HubConfigError as exc:
+        raise KioskError(
+            "hub_config", str(exc), f"Cấu hình máy chủ không đọc được: {exc}", status=400
+        ) from None
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from provisioning.hub.bootstrap import AlreadyInitialized, init_hub
+
+    hub_dir = _hub_dir(args)
+    try:
+        result = init_hub(
+            hub_dir,
+            name=args.name,
+            sans=args.san or [],
+            host=args.host or "127.0.0.1",
+            port=args.port or 8443,
+            public_url=args.public_url or "",
+        )
+    except AlreadyInitialized:
+        raise KioskError(
+            "hub_exists",
+            f"{hub_dir} already holds a hub; its CA is kept (enrolled kiosks depend on it).",
+            f"Thư mục {hub_dir} đã có máy chủ; giữ nguyên CA vì các máy đã đăng ký phụ thuộc vào nó.",
+            status=409,
+        ) from None
+    s = result.settings
+    print(f"Đã tạo máy chủ / hub created: {s.dir}")
+    print(f"  CA (SHA-256): {result.ca_sha256}")
+    print(f"  URL: {s.url}")
+    print(f"  cấu hình / config: {s.dir / 'hub.toml'}")
+    print(f"Tiếp theo / next: sohoa hub run --dir {s.dir}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from provisioning.hub.server import serve
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    serve(_settings(args, **overrides))
+    return 0
+
+
+def cmd_token_new(args: argparse.Namespace) -> int:
+    import segno
+
+    from provisioning import schemas
+    from provisioning.hub.db import HubDB
+    from provisioning.hub.pki import load_cert
+    from provisioning.hub.tokens import mint_token
+
+    s = _settings(args)
+    hub_url = args.hub_url or s.url
+    db = HubDB(s.database_url)
+    try:
+        db.create_schema()
+        try:
+            tok = mint_token(
+                db,
+                args.group,
+                args.days or s.certs.token_days,
+                hub_url,
+                schemas.cert_sha256(load_cert(s.ca_cert_path)),
+            )
+        except ValueError as exc:
+            raise KioskError(
+                "token_args", str(exc), f"Tham số không hợp lệ: {exc}", status=400
+            ) from None
+    finally:
+        db.close()
+    qr = segno.make(tok.uri, error="m")
+    if args.png:
+        png = Path(args.png)
+        qr.save(str(png), scale=8, border=4)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "token": tok.token,
+                    "uri": tok.uri,
+                    "group": tok.group,
+                    "expires_at": tok.expires_at.isoformat(),
+                    "png": str(args.png) if args.png else None,
+                }
+            )
+        )
+        return 0
+    print(f"Mã đăng ký / token: {tok.token}")
+    print(f"Nhóm / group: {tok.group}   hết hạn / expires: {tok.expires_at:%Y-%m-%d %H:%M} UTC")
+    print(f"URI: {tok.uri}")
+    if args.png:
+        print(f"QR (PNG): {args.png}")
+    qr.terminal(out=sys.stdout, compact=True)
+    return 0
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    from provisioning.hub.db import HubDB, UnknownDevice
+
+    s = _settings(args)
+    db = HubDB(s.database_url)
+    try:
+        db.create_schema()
+        if args.action == "revoke":
+            if not args.id:
+                raise KioskError(
+                    "device_id_missing",
+                    "Which device? sohoa hub device revoke ID",
+                    "Thu hồi máy nào? sohoa hub device revoke MÃ_MÁY",
+                    status=400,
+                )
+            try:
+                db.revoke(args.id, args.reason or "")
+            except UnknownDevice:
+                raise KioskError(
+                    "device_unknown",
+                    f"No enrolled device {args.id!r}.",
+                    f"Không có máy nào mang mã {args.id!r}.",
+                    status=404,
+                ) from None
+            print(f"Đã thu hồi / revoked: {args.id}")
+            return 0
+        rows = db.list_devices()
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("Chưa có máy nào đăng ký / no devices enrolled")
+        return 0
+    print(
+        f"{'kiosk':<20} {'group':<16} {'status':<8} {'enrolled':<17} {'cert until':<17} last seen"
+    )
+    for r in rows:
+        print(
+            f"{r['kiosk_id']:<20} {r['group']:<16} {r['status']:<8} "
+            f"{_when(r['enrolled_at'])} {_when(r['cert_not_after'])} {_when(r['last_seen_at'])}"
+        )
+    return 0
+
+
+def _when(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value is not None else "-".ljust(16)
+
+
+def register(sub: Any) -> None:
+    """Add ``hub`` and its sub-commands to the ``sohoa`` parser."""
+    hub = sub.add_parser("hub", help="fleet hub: init, run, enrollment tokens, devices")
+    hub.add_argument("--dir", help="hub directory (or SOHOA_HUB_DIR)")
+    hub.add_argument("--host", help="run: listen address")
+    hub.add_argument("--port", type=int, help="run: HTTPS port")
+    hub.set_defaults(func=cmd_run)
+    hs = hub.add_subparsers(dest="hub_command")
+
+    def sub_parser(name: str, help_: str) -> argparse.ArgumentParser:
+        p = hs.add_parser(name, help=help_)
+        p.add_argument("--dir", default=argparse.SUPPRESS, help="hub directory")
+        return p
+
+    i = sub_parser("init", "create a hub directory: fleet CA, certificates, hub.toml")
+    i.add_argument("--name", default="sohoa-hub", help="hub id (written into receipts)")
+    i.add_argument(
+        "--san",
+        action="append",
+        help="extra name or IP kiosks reach the hub by (repeatable; localhost and "
+        "127.0.0.1 are always included)",
+    )
+    i.add_argument("--host", default=argparse.SUPPRESS, help="listen address for hub.toml")
+    i.add_argument("--port", type=int, default=argparse.SUPPRESS, help="port for hub.toml")
+    i.add_argument("--public-url", help="URL kiosks use (default https://host:port)")
+    i.set_defaults(func=cmd_init)
+
+    r = sub_parser("run", "serve the hub (HTTPS with client certificates)")
+    r.add_argument("--host", default=argparse.SUPPRESS, help="listen address")
+    r.add_argument("--port", type=int, default=argparse.SUPPRESS, help="HTTPS port")
+    r.set_defaults(func=cmd_run)
+
+    t = sub_parser("token", "enrollment tokens")
+    t.add_argument("action", choices=["new"])
+    t.add_argument("--group", required=True, help="device group the kiosk will join")
+    t.add_argument("--hub-url", help="https URL written into the QR (default from hub.toml)")
+    t.add_argument("--days", type=float, help="validity (default [certs] token_days)")
+    t.add_argument("--png", help="also write the QR as a PNG file")
+    t.add_argument("--json", action="store_true", help="print JSON instead of text and QR")
+    t.set_defaults(func=cmd_token_new)
+
+    d = sub_parser("device", "enrolled devices")
+    d.add_argument("action", choices=["list", "revoke"])
+    d.add_argument("id", nargs="?", help="revoke: kiosk id")
+    d.add_argument("--reason", help="revoke: why (kept in the hub's event log)")
+    d.add_argument("--json", action="store_true", help="list: JSON")
+    d.set_defaults(func=cmd_device)

@@ -1,0 +1,227 @@
+"""The hub's settings: ``<hub dir>/hub.toml`` plus ``SOHOA_HUB_<SECTION>__<KEY>`` overrides.
+
+The hub has its own settings (it runs in the provincial centre, not on a kiosk). Embedded
+defaults need nothing but the hub directory: SQLite in ``hub.db`` and objects under
+``objects/``; ``db_url`` switches to PostgreSQL (``postgresql+psycopg://...``) and
+``[storage] backend = "s3"`` to S3-compatible object storage. Relative paths are relative to
+the hub directory, so a hub directory can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_NAME = "hub.toml"
+
+
+class HubConfigError(Exception):
+    """hub.toml is missing or wrong; the message names the file and the setting."""
+
+
+class S3Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_url: str = Field(
+        "", description="S3 endpoint, e.g. http://127.0.0.1:8333 (empty: AWS default)."
+    )
+    bucket: str = Field("sohoa-documents", description="Bucket that holds the documents.")
+    access_key: str = Field("", description="S3 access key id.")
+    secret_key: str = Field("", description="S3 secret access key.")
+    region: str = Field("us-east-1", description="S3 region name (SigV4 needs one).")
+    create_bucket: bool = Field(
+        True, description="Create the bucket at start when it does not exist."
+    )
+
+
+class StorageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["local", "s3"] = Field(
+        "local", description="Where received documents are kept: local directory or S3."
+    )
+    path: Path = Field(Path("objects"), description="Directory of the local object store.")
+    quota_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="Refuse uploads (507 storage_full) once stored objects and partial "
+        "uploads would exceed this many bytes; unset: only the disk's own limit.",
+    )
+    s3: S3Config = S3Config()
+
+
+class CertConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device_days: int = Field(90, ge=1, le=3650, description="Lifetime of device certificates.")
+    token_days: float = Field(
+        7, gt=0, le=365, description="How long an enrollment token stays valid."
+    )
+
+
+class UploadConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_size: int = Field(
+        2 * 1024**3, ge=1, description="Largest Upload-Length accepted (bytes, Tus-Max-Size)."
+    )
+    spool: Path = Field(Path("uploads"), description="Directory of partial uploads.")
+    sync_every: int = Field(
+        256 * 1024,
+        ge=4096,
+        description="Bytes received between two fsyncs of a partial upload: what a hub "
+        "killed mid-upload can lose at most (the client resumes from the last fsync).",
+    )
+
+
+class HubSettings(BaseSettings):
+    """All hub settings; ``dir`` is where hub.toml, pki/, hub.db, objects/ and uploads/ live."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SOHOA_HUB_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    dir: Path = Field(Path("."), description="The hub directory (set from --dir).")
+    name: str = Field("sohoa-hub", description="Hub id written into every receipt.")
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8443, ge=1, le=65535, description="HTTPS port.")
+    public_url: str = Field(
+        "", description="URL kiosks reach the hub by (default https://<host>:<port>)."
+    )
+    db_url: str = Field(
+        "",
+        description="SQLAlchemy URL; empty: SQLite file hub.db in the hub directory. "
+        "PostgreSQL: postgresql+psycopg://user@/db?host=/run/postgresql",
+    )
+    storage: StorageConfig = StorageConfig()
+    certs: CertConfig = CertConfig()
+    uploads: UploadConfig = UploadConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment beats the file (init kwargs carry the file's content).
+        return (env_settings, init_settings)
+
+    # --- derived paths -------------------------------------------------------------------
+
+    def resolve(self, p: Path) -> Path:
+        return p if p.is_absolute() else (self.dir / p)
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.dir / "pki"
+
+    @property
+    def ca_cert_path(self) -> Path:
+        return self.pki_dir / "fleet-ca.crt.pem"
+
+    @property
+    def ca_key_path(self) -> Path:
+        return self.pki_dir / "fleet-ca.key.pem"
+
+    @property
+    def server_cert_path(self) -> Path:
+        return self.pki_dir / "hub-tls.crt.pem"
+
+    @property
+    def server_key_path(self) -> Path:
+        return self.pki_dir / "hub-tls.key.pem"
+
+    @property
+    def receipt_cert_path(self) -> Path:
+        return self.pki_dir / "receipt-signer.crt.pem"
+
+    @property
+    def receipt_key_path(self) -> Path:
+        return self.pki_dir / "receipt-signer.key.pem"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.resolve(self.uploads.spool)
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.resolve(self.storage.path)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.dir / 'hub.db').resolve()}"
+
+    @property
+    def url(self) -> str:
+        return (self.public_url or f"https://{self.host}:{self.port}").rstrip("/")
+
+
+def load_hub_settings(hub_dir: Path | str, **overrides: Any) -> HubSettings:
+    """Read ``<hub_dir>/hub.toml``; raise :class:`HubConfigError` naming what is wrong."""
+    hub_dir = Path(hub_dir).resolve()
+    path = hub_dir / CONFIG_NAME
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HubConfigError(f"{path}: not found (run `sohoa hub init --dir {hub_dir}`)") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise HubConfigError(f"{path}: {exc}") from None
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    data["dir"] = hub_dir
+    try:
+        return HubSettings(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        dotted = ".".join(str(x) for x in err.get("loc", ()))
+        raise HubConfigError(f"{path}: {dotted}: {err.get('msg', 'invalid value')}") from None
+
+
+def render_hub_toml(name: str, host: str, port: int, public_url: str) -> str:
+    """The hub.toml that ``hub init`` writes: every section with its meaning as comments."""
+
+    def q(s: str) -> str:
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    out = [
+        "# Sohoa hub configuration (written by `sohoa hub init`).",
+        "# Environment overrides: SOHOA_HUB_<KEY> or SOHOA_HUB_<SECTION>__<KEY>.",
+        "",
+        f"name = {q(name)}",
+        f"host = {q(host)}",
+        f"port = {port}",
+        f"public_url = {q(public_url)}",
+        f"# {HubSettings.model_fields['db_url'].description}",
+        'db_url = ""',
+    ]
+    for section, model in (
+        ("storage", StorageConfig),
+        ("storage.s3", S3Config),
+        ("certs", CertConfig),
+        ("uploads", UploadConfig),
+    ):
+        out += ["", f"[{section}]"]
+        for key, field in model.model_fields.items():
+            if isinstance(field.default, BaseModel):
+                continue
+            out.append(f"# {field.description}")
+            value = field.default
+            if value is None:
+                out.append(f"# {key} = ")
+            elif isinstance(value, bool):
+                out.append(f"{key} = {'true' if value else 'false'}")
+            elif isinstance(value, int | float):
+                out.append(f"{key} = {value}")
+            else:
+                out.append(f"{key} = {q(str(value))}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,122 @@
+"""Every error the hub answers with: a stable code, an HTTP status, English and Vietnamese.
+
+One table, so the kiosk (which shows ``message_vi`` to the clerk and branches on ``code``)
+and the tests see the same words for the same situation wherever it arises.
+"""
+
+from __future__ import annotations
+
+from provisioning import schemas
+
+# code -> (status, English, Vietnamese)
+ERRORS: dict[str, tuple[int, str, str]] = {
+    schemas.E_CERT_REQUIRED: (
+        401,
+        "A client certificate from the fleet CA is required; enroll this kiosk first.",
+        "Cần chứng thư số của máy do hệ thống cấp; hãy đăng ký máy với trung tâm trước.",
+    ),
+    schemas.E_CERT_INVALID: (
+        401,
+        "The client certificate is not valid for this hub (expired, unknown or malformed).",
+        "Chứng thư số của máy không hợp lệ (hết hạn, không rõ nguồn gốc hoặc sai định dạng).",
+    ),
+    schemas.E_DEVICE_REVOKED: (
+        403,
+        "This kiosk has been revoked by the hub; contact the provincial IT centre.",
+        "Máy đã bị thu hồi quyền gửi; hãy liên hệ trung tâm tích hợp dữ liệu của tỉnh.",
+    ),
+    schemas.E_TOKEN_INVALID: (
+        401,
+        "The enrollment token is unknown, already used or expired; ask for a new one.",
+        "Mã đăng ký không đúng, đã dùng hoặc đã hết hạn; hãy xin mã mới.",
+    ),
+    schemas.E_CSR_INVALID: (
+        400,
+        "The certificate request is invalid.",
+        "Yêu cầu cấp chứng thư không hợp lệ.",
+    ),
+    schemas.E_DEVICE_EXISTS: (
+        409,
+        "A kiosk with this id is already enrolled; renew its certificate instead, "
+        "or revoke it first.",
+        "Đã có máy đăng ký với mã này; hãy gia hạn chứng thư hoặc thu hồi máy cũ trước.",
+    ),
+    schemas.E_NOT_FOUND: (
+        404,
+        "No such upload for this kiosk.",
+        "Không tìm thấy lượt gửi này của máy.",
+    ),
+    schemas.E_OFFSET_MISMATCH: (
+        409,
+        "Upload-Offset does not match the bytes the hub holds; ask HEAD and resume from there.",
+        "Vị trí gửi tiếp không khớp với dữ liệu máy chủ đã nhận; hãy hỏi lại vị trí rồi gửi tiếp.",
+    ),
+    schemas.E_CHECKSUM_MISMATCH: (
+        460,
+        "The chunk's checksum does not match its bytes; the chunk was discarded.",
+        "Mã kiểm tra của đoạn dữ liệu không khớp; đoạn này đã bị bỏ, hãy gửi lại.",
+    ),
+    schemas.E_HASH_MISMATCH: (
+        460,
+        "The received file does not match the declared SHA-256; the upload was discarded.",
+        "Tệp nhận được không khớp mã SHA-256 đã khai báo; lượt gửi đã bị hủy, hãy gửi lại.",
+    ),
+    schemas.E_STORAGE_FULL: (
+        507,
+        "The hub's storage is full; nothing was stored. Try again later.",
+        "Bộ nhớ của máy chủ đã đầy, chưa lưu gì; hãy thử lại sau.",
+    ),
+    schemas.E_TOO_LARGE: (
+        413,
+        "Upload-Length exceeds the hub's maximum upload size.",
+        "Tệp lớn hơn kích thước tối đa máy chủ nhận.",
+    ),
+    schemas.E_BAD_REQUEST: (
+        400,
+        "The request is malformed.",
+        "Yêu cầu gửi lên không đúng định dạng.",
+    ),
+    schemas.E_UNSUPPORTED_MEDIA: (
+        415,
+        "Wrong Content-Type for this request.",
+        "Sai kiểu nội dung (Content-Type) cho yêu cầu này.",
+    ),
+    schemas.E_TUS_VERSION: (
+        412,
+        "Only tus 1.0.0 is supported (Tus-Resumable: 1.0.0).",
+        "Máy chủ chỉ hỗ trợ giao thức tus 1.0.0.",
+    ),
+    schemas.E_UPLOAD_BUSY: (
+        423,
+        "Another request is writing to this upload; retry shortly.",
+        "Lượt gửi này đang được ghi bởi một kết nối khác; hãy thử lại sau giây lát.",
+    ),
+    "method_not_allowed": (
+        405,
+        "Method not allowed on this resource.",
+        "Phương thức không được phép với tài nguyên này.",
+    ),
+    "internal": (
+        500,
+        "The hub failed unexpectedly; the request was not completed.",
+        "Máy chủ gặp lỗi ngoài dự kiến; yêu cầu chưa được thực hiện.",
+    ),
+}
+
+
+class HubError(Exception):
+    """An error answered as ``{"error": {code, message, message_vi}}`` with its status."""
+
+    def __init__(self, code: str, detail: str = "", *, headers: dict[str, str] | None = None):
+        status, message, message_vi = ERRORS[code]
+        if detail:
+            message = f"{message} ({detail})"
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+        self.message_vi = message_vi
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, dict[str, str]]:
+        return schemas.error_body(self.code, self.message, self.message_vi)
