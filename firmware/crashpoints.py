@@ -17,6 +17,7 @@ POINTS = (
     "ocr.after_write",  # page image and OCR written, result not yet committed
     "seal.write",  # while the PDF is being written (temp file exists)
     "seal.after_write",  # PDF renamed into place, catalog still says "sealing"
+    "seal.before_route",  # catalog says "sealed", the routing step (uplink outbox) not run
 )
 
 

@@ -8,7 +8,8 @@ Invariants it restores (each repair is audited):
   re-processed from its frame (the frame is the source of truth until the document is sealed);
 - a document caught in ``sealing`` is sealed again from its pages (the PDF on disk may be
   from the interrupted attempt and is never trusted without its catalog row);
-- a sealed document whose PDF is missing or does not match its recorded hash is reported.
+- a sealed document whose PDF is missing or does not match its recorded hash is reported;
+- a sealed ordinary document the cut caught before routing enters the uplink outbox.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from firmware.atomic import remove_stale_temporaries, sha256_file
 from firmware.states import DOC_EDITABLE, DocState, PageState
+from firmware.uplink.outbox import route_sealed
 
 if TYPE_CHECKING:
     from firmware.kiosk import Kiosk
@@ -39,6 +41,7 @@ def recover(kiosk: Kiosk) -> dict[str, Any]:
         "pages_requeued": 0,
         "documents_resealed": 0,
         "integrity_errors": 0,
+        "documents_queued": 0,
     }
     for d in (paths.spool, paths.work, paths.sealed, paths.outbox):
         summary["temporaries_removed"] += len(remove_stale_temporaries(d))
@@ -148,6 +151,11 @@ def recover(kiosk: Kiosk) -> dict[str, Any]:
             summary["integrity_errors"] += 1
             cat.audit(ACTOR, "integrity.error", doc["id"], None, problem=problem)
             log.error("document %s: %s", doc["id"], problem)
+        elif doc["state"] == DocState.SEALED:
+            # 5. routing a power cut interrupted: ordinary documents go to the outbox
+            before = doc["state"]
+            if route_sealed(cat, doc, ACTOR)["state"] != before:
+                summary["documents_queued"] += 1
 
     if any(summary.values()):
         cat.audit(ACTOR, "recovery.done", None, None, **summary)

@@ -193,6 +193,68 @@ def test_catalog_refuses_to_queue_a_confidential_document(env):
         env.catalog.transition_document(doc["id"], DocState.QUEUED, "system")
 
 
+@pytest.mark.parametrize("level", ["thuong", *sorted(CONFIDENTIAL)])
+def test_sealing_routes_by_level_into_the_uplink_outbox(make_settings, level):
+    """Kiosk._write_sealed ends with the routing step: ordinary -> queued with its outbox
+    row and audit event; confidential -> stays sealed, no outbox row, ever."""
+    from firmware.uplink.outbox import Outbox
+
+    kiosk = Kiosk(make_settings())
+    try:
+        doc = kiosk.seal(_review_document(kiosk, level), "clerk")
+        rows = Outbox(kiosk.catalog).rows()
+        if level == "thuong":
+            assert doc["state"] == DocState.QUEUED
+            assert [(r["document_id"], r["sha256"]) for r in rows] == [(doc["id"], doc["sha256"])]
+            queued = [
+                a
+                for a in kiosk.catalog.audit_records(doc["id"])
+                if a["action"] == "document.queued"
+            ]
+            assert len(queued) == 1
+        else:
+            assert doc["state"] == DocState.SEALED and rows == []
+        assert kiosk.status()["uplink"]["waiting"] == len(rows)
+    finally:
+        kiosk.stop()
+
+
+def test_recovery_queues_ordinary_documents_a_cut_left_unrouted(make_settings):
+    """A power cut between "sealed" and the routing step: start-up queues the ordinary
+    document and leaves the confidential one for export."""
+    from firmware.recovery import recover
+    from firmware.uplink.outbox import Outbox
+
+    settings = make_settings()
+    kiosk = Kiosk(settings)
+    try:
+        ids = {}
+        for level in ("thuong", "mat"):
+            doc_id = _review_document(kiosk, level)
+            kiosk._route_sealed = lambda doc, actor: doc  # the cut: routing never ran
+            ids[level] = kiosk.seal(doc_id, "clerk")["id"]
+        assert Outbox(kiosk.catalog).rows() == []
+        del kiosk._route_sealed
+        summary = recover(kiosk)
+        assert summary["documents_queued"] == 1
+        assert [r["document_id"] for r in Outbox(kiosk.catalog).rows()] == [ids["thuong"]]
+        assert kiosk.catalog.get_document(ids["mat"])["state"] == DocState.SEALED
+        assert recover(kiosk)["documents_queued"] == 0  # idempotent
+    finally:
+        kiosk.stop()
+
+
+def test_outbox_enqueue_refuses_a_confidential_document(env):
+    """The outbox's own entry point asks the routing rule (the worker reads nothing but
+    outbox rows, so nothing confidential can reach it)."""
+    from firmware.uplink.outbox import Outbox
+
+    doc = env.sealed(level="toi_mat")
+    with pytest.raises(RoutingError):
+        Outbox(env.catalog).enqueue(doc["id"], "attacker")
+    assert Outbox(env.catalog).rows() == []
+
+
 # -- sohoa export ---------------------------------------------------------------------------
 def _cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()

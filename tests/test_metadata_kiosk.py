@@ -122,7 +122,7 @@ def test_seal_writes_archival_metadata_to_xmp_sidecar_and_catalog(kiosk):
     k = kiosk()
     first = k.seal(review_document(k), "clerk", metadata=META)
     second = k.seal(review_document(k), "clerk", metadata=META)
-    assert first["state"] == second["state"] == "sealed"
+    assert first["state"] == second["state"] == "queued"  # sealed, then in the uplink outbox
     meta = verify_sealed(Path(first["pdf_path"]), expected_sha256=first["sha256"])
     arch = meta["archival"]
     assert arch["numberSymbol"] == "64-CV/TW"
@@ -238,7 +238,7 @@ def test_extract_metadata_prefills_from_page_one(kiosk):
     assert out["metadata"]["doc_type"] == "CV"
     assert out["low_confidence"] == []
     # the pre-filled values seal as they are
-    assert k.seal(doc_id, "clerk", metadata=out["metadata"])["state"] == "sealed"
+    assert k.seal(doc_id, "clerk", metadata=out["metadata"])["state"] == "queued"
 
 
 def test_extract_metadata_before_page_one_is_processed(kiosk):

@@ -25,6 +25,7 @@ STAGES = [
     "ocr.after_write",
     "seal.write",
     "seal.after_write",
+    "seal.before_route",
 ]
 
 
@@ -67,14 +68,15 @@ def test_kill_at_stage_then_recover(tmp_path, stage):
             if p["state"] == "done":
                 assert Path(p["image_path"]).exists() and Path(p["ocr_path"]).exists()
         for doc in cat.list_documents():
-            if doc["state"] == "sealed":
+            if doc["state"] in ("sealed", "queued"):
                 pdf = Path(doc["pdf_path"])
                 assert hashlib.sha256(pdf.read_bytes()).hexdigest() == doc["sha256"]
                 verify_sealed(pdf)
             else:
                 assert doc["state"] in ("capturing", "review"), doc
         if stage.startswith("seal"):
-            assert [d["state"] for d in cat.list_documents()] == ["sealed"]
+            # sealed again, then routed to the uplink outbox (ordinary document)
+            assert [d["state"] for d in cat.list_documents()] == ["queued"]
         # nothing half-written is left anywhere
         assert not list(data.rglob(".tmp-*"))
     finally:

@@ -1,0 +1,409 @@
+"""The kiosk's fleet identity: its own TLS key, the certificate the hub issued, the CA pin.
+
+Enrollment is EST-shaped (``docs/uplink-protocol.md``): fetch the CA bundle without trust,
+accept it only if its SHA-256 equals the fingerprint from the token QR, then send a CSR for
+a P-256 key generated here with the one-time token, over TLS verified against that CA.
+Every later call is mutual TLS with this identity; :func:`renew_if_due` asks for a fresh
+certificate once ``renew_fraction`` (two thirds) of its lifetime has passed.
+
+Storage, in ``<data>/identity/`` (0700): ``device.key.pem`` (0600), ``device.crt.pem``,
+``fleet-ca.crt.pem``, ``hub.json`` — each written atomically, ``hub.json`` last, so a crash
+mid-enrollment leaves "not enrolled", never a half identity. The TLS key is not the
+document-signing key (:mod:`firmware.device_keys`): re-enrolling never touches signatures.
+Renewal certifies the same key again, so the only file it replaces is the certificate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from firmware.atomic import atomic_write_bytes, atomic_write_text
+from firmware.paths import DataPaths
+from firmware.uplink.client import UplinkError, hub_error, transport_error
+from firmware.uplink.qr import EnrollTicket, check_ca_sha256, check_hub_url, find_ticket
+from provisioning.schemas import (
+    EST_CACERTS,
+    EST_SIMPLEENROLL,
+    EST_SIMPLEREENROLL,
+    PKCS10_CONTENT_TYPE,
+    cert_sha256,
+    csr_body,
+    device_uri,
+    load_pkcs7_certs_body,
+    parse_error_body,
+)
+
+if TYPE_CHECKING:
+    from drivers.camera.base import Frame
+    from firmware.catalog import Catalog
+
+log = logging.getLogger("sohoa.uplink.identity")
+
+KEY_NAME = "device.key.pem"
+CERT_NAME = "device.crt.pem"
+CA_NAME = "fleet-ca.crt.pem"
+HUB_NAME = "hub.json"
+
+
+def identity_dir(paths: DataPaths) -> Path:
+    return paths.root / "identity"
+
+
+def ca_fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 hex of the certificate's DER: what the token QR pins."""
+    return cert_sha256(cert)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A complete, consistent enrollment on disk."""
+
+    directory: Path
+    hub_url: str
+    ca_sha256: str
+    enrolled_at: str
+    cert: x509.Certificate
+    ca: x509.Certificate
+
+    @property
+    def key_path(self) -> Path:
+        return self.directory / KEY_NAME
+
+    @property
+    def cert_path(self) -> Path:
+        return self.directory / CERT_NAME
+
+    @property
+    def ca_path(self) -> Path:
+        return self.directory / CA_NAME
+
+    @property
+    def not_before(self) -> dt.datetime:
+        return self.cert.not_valid_before_utc
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.cert.not_valid_after_utc
+
+    def renew_at(self, fraction: float) -> dt.datetime:
+        return self.not_before + (self.not_after - self.not_before) * fraction
+
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        return (now or dt.datetime.now(dt.UTC)) >= self.not_after
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Mutual TLS: trust only the fleet CA, present the device certificate."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_path))
+        ctx.load_cert_chain(str(self.cert_path), str(self.key_path))
+        return ctx
+
+    def to_status(self) -> dict[str, Any]:
+        return {
+            "hub": self.hub_url,
+            "ca_sha256": self.ca_sha256,
+            "enrolled_at": self.enrolled_at,
+            "not_after": self.not_after.isoformat(),
+        }
+
+
+def _same_key(key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> bool:
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(*fmt) == cert.public_key().public_bytes(*fmt)
+
+
+def load_identity(paths: DataPaths) -> Identity | None:
+    """The stored identity, or None when the kiosk is not (completely) enrolled."""
+    d = identity_dir(paths)
+    try:
+        hub = json.loads((d / HUB_NAME).read_text(encoding="utf-8"))
+        key = serialization.load_pem_private_key((d / KEY_NAME).read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate((d / CERT_NAME).read_bytes())
+        ca = x509.load_pem_x509_certificate((d / CA_NAME).read_bytes())
+    except (OSError, ValueError) as exc:
+        if (d / HUB_NAME).exists():
+            log.error("identity in %s is unreadable: %s", d, exc)
+        return None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not _same_key(key, cert):
+        log.error("identity in %s: the certificate does not belong to the key", d)
+        return None
+    return Identity(d, hub["hub"], hub["ca_sha256"], hub.get("enrolled_at", ""), cert, ca)
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def make_csr(key: ec.EllipticCurvePrivateKey, kiosk_id: str) -> bytes:
+    """The EST request body: a CSR naming the device by SAN URI (the hub copies only that
+    SAN)."""
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"sohoa {kiosk_id}")]))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(device_uri(kiosk_id))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return csr_body(csr)
+
+
+def _pkcs7_certs(resp: httpx.Response, doing: str) -> list[x509.Certificate]:
+    try:
+        return load_pkcs7_certs_body(resp.content)
+    except ValueError as exc:
+        raise UplinkError(
+            "hub_protocol",
+            f"The hub's answer while {doing} is not a PKCS#7 certificate bundle ({exc}).",
+            "Trung tâm trả lời sai định dạng chứng thư.",
+            transient=False,
+        ) from None
+
+
+def _enroll_error(resp: httpx.Response) -> UplinkError:
+    st = resp.status_code
+    info = parse_error_body(resp.content)
+    code = info.code if info else ""
+    if st == 401:
+        return UplinkError(
+            "token_invalid",
+            "The enrollment token is unknown, already used or expired; ask provincial IT for "
+            "a new one.",
+            "Mã đăng ký không hợp lệ, đã dùng hoặc đã hết hạn; hãy xin mã mới từ cán bộ "
+            "kỹ thuật tỉnh.",
+            transient=False,
+            status=401,
+        )
+    if st == 409 or code == "device_exists":
+        return UplinkError(
+            "device_exists",
+            "The hub already has an enrolled kiosk with this name (kiosk_id); ask provincial "
+            "IT to revoke it first, or give this kiosk its own name.",
+            "Trung tâm đã có một máy cùng tên (kiosk_id) đang hoạt động; hãy nhờ cán bộ kỹ "
+            "thuật tỉnh thu hồi máy cũ hoặc đặt tên khác cho máy này.",
+            transient=False,
+            status=409,
+        )
+    if st == 400:
+        err = hub_error(resp, "enrolling")
+        return UplinkError(
+            code or "csr_invalid", err.message_en, err.message_vi, transient=False, status=400
+        )
+    return hub_error(resp, "enrolling")
+
+
+def _client(hub: str, verify: ssl.SSLContext | bool, timeout: float) -> httpx.Client:
+    return httpx.Client(base_url=hub, verify=verify, timeout=timeout)
+
+
+def fetch_ca(hub: str, ca_sha256: str | None, *, timeout: float = 30) -> x509.Certificate:
+    """Step 1: the fleet CA from ``/.well-known/est/cacerts``, accepted only if pinned.
+
+    The first request cannot verify the server (the kiosk does not know the CA yet); the
+    pin from the QR is what makes the answer trustworthy. Without a pin (``--token`` typed
+    by IT with no ``--ca-sha256``) the bundle must hold exactly one certificate, and its
+    fingerprint is returned for IT to compare (trust on first use).
+    """
+    try:
+        with _client(hub, False, timeout) as http:
+            resp = http.get(EST_CACERTS)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, "fetching the fleet CA") from exc
+    if resp.status_code != 200:
+        raise hub_error(resp, "fetching the fleet CA")
+    certs = _pkcs7_certs(resp, "fetching the fleet CA")
+    if ca_sha256 is None:
+        if len(certs) != 1:
+            raise UplinkError(
+                "ca_ambiguous",
+                "The hub offers several CA certificates; give --ca-sha256 from the token QR.",
+                "Trung tâm gửi nhiều chứng thư gốc; hãy nhập dấu vân tay CA (--ca-sha256).",
+                transient=False,
+            )
+        return certs[0]
+    for cert in certs:
+        if ca_fingerprint(cert) == ca_sha256:
+            return cert
+    raise UplinkError(
+        "ca_mismatch",
+        "The hub's CA certificate does not match the fingerprint in the enrollment code: "
+        "this may not be the provincial hub. Nothing was sent.",
+        "Chứng thư gốc của máy chủ không khớp với mã đăng ký: có thể đây không phải trung "
+        "tâm của tỉnh. Máy chưa gửi gì.",
+        transient=False,
+    )
+
+
+def _ca_context(ca: x509.Certificate) -> ssl.SSLContext:
+    return ssl.create_default_context(
+        cadata=ca.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    )
+
+
+def _issued_cert(resp: httpx.Response, key: ec.EllipticCurvePrivateKey, doing: str) -> bytes:
+    for cert in _pkcs7_certs(resp, doing):
+        if _same_key(key, cert):
+            return cert.public_bytes(serialization.Encoding.PEM)
+    raise UplinkError(
+        "hub_protocol",
+        f"The hub's answer while {doing} holds no certificate for this kiosk's key.",
+        "Trung tâm không trả về chứng thư cho khóa của máy.",
+        transient=False,
+    )
+
+
+def enroll(
+    paths: DataPaths,
+    kiosk_id: str,
+    ticket: EnrollTicket,
+    *,
+    catalog: Catalog | None = None,
+    actor: str = "system",
+    timeout: float = 30,
+) -> Identity:
+    """Enroll this kiosk with the hub named in ``ticket``; store and return the identity."""
+    hub = check_hub_url(ticket.hub)
+    pin = check_ca_sha256(ticket.ca_sha256) if ticket.ca_sha256 else None
+    ca = fetch_ca(hub, pin, timeout=timeout)
+    key = _new_key()
+    try:
+        with _client(hub, _ca_context(ca), timeout) as http:
+            resp = http.post(
+                EST_SIMPLEENROLL,
+                content=make_csr(key, kiosk_id),
+                headers={
+                    "Authorization": f"Bearer {ticket.token}",
+                    "Content-Type": PKCS10_CONTENT_TYPE,
+                    "Content-Transfer-Encoding": "base64",
+                },
+            )
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, "enrolling") from exc
+    if resp.status_code != 200:
+        raise _enroll_error(resp)
+    cert_pem = _issued_cert(resp, key, "enrolling")
+    d = identity_dir(paths)
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o700)
+    (d / HUB_NAME).unlink(missing_ok=True)  # "not enrolled" until the new set is complete
+    atomic_write_bytes(d / KEY_NAME, _key_pem(key), mode=0o600)
+    atomic_write_bytes(d / CERT_NAME, cert_pem, mode=0o644)
+    atomic_write_bytes(d / CA_NAME, ca.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    fingerprint = ca_fingerprint(ca)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    atomic_write_text(
+        d / HUB_NAME,
+        json.dumps({"hub": hub, "ca_sha256": fingerprint, "enrolled_at": now}, indent=2),
+        mode=0o644,
+    )
+    ident = load_identity(paths)
+    assert ident is not None
+    if catalog is not None:
+        catalog.audit(
+            actor,
+            "uplink.enrolled",
+            hub=hub,
+            ca_sha256=fingerprint,
+            ca_pinned=pin is not None,
+            not_after=ident.not_after.isoformat(),
+        )
+    log.info("enrolled with %s until %s", hub, ident.not_after)
+    return ident
+
+
+def renewal_due(ident: Identity, fraction: float, now: dt.datetime | None = None) -> bool:
+    return (now or dt.datetime.now(dt.UTC)) >= ident.renew_at(fraction)
+
+
+def renew(
+    ident: Identity,
+    kiosk_id: str,
+    *,
+    hub_url: str | None = None,
+    catalog: Catalog | None = None,
+    timeout: float = 30,
+) -> Identity:
+    """``simplereenroll`` over mutual TLS: a fresh certificate for the same key."""
+    key = serialization.load_pem_private_key(ident.key_path.read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    try:
+        with _client(hub_url or ident.hub_url, ident.ssl_context(), timeout) as http:
+            resp = http.post(
+                EST_SIMPLEREENROLL,
+                content=make_csr(key, kiosk_id),
+                headers={
+                    "Content-Type": PKCS10_CONTENT_TYPE,
+                    "Content-Transfer-Encoding": "base64",
+                },
+            )
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, "renewing the certificate") from exc
+    if resp.status_code != 200:
+        raise hub_error(resp, "renewing the certificate")
+    cert_pem = _issued_cert(resp, key, "renewing the certificate")
+    atomic_write_bytes(ident.cert_path, cert_pem, mode=0o644)
+    fresh = load_identity(DataPaths(ident.directory.parent))
+    assert fresh is not None
+    if catalog is not None:
+        catalog.audit(
+            "system",
+            "uplink.renewed",
+            old_not_after=ident.not_after.isoformat(),
+            not_after=fresh.not_after.isoformat(),
+        )
+    return fresh
+
+
+def renew_if_due(
+    ident: Identity,
+    kiosk_id: str,
+    fraction: float,
+    *,
+    hub_url: str | None = None,
+    catalog: Catalog | None = None,
+) -> Identity:
+    if not renewal_due(ident, fraction):
+        return ident
+    return renew(ident, kiosk_id, hub_url=hub_url, catalog=catalog)
+
+
+def enroll_from_frame(
+    frame: Frame,
+    paths: DataPaths,
+    kiosk_id: str,
+    *,
+    catalog: Catalog | None = None,
+    actor: str = "camera",
+) -> Identity | None:
+    """Enrollment by showing the token QR to the kiosk camera.
+
+    ``frame`` is what any camera backend's ``capture()`` returns. Returns None when
+    the frame holds no ``sohoa-enroll:`` QR (the caller keeps looking); enrolls and returns
+    the identity when it does; raises :class:`~firmware.errors.KioskError` when the code is
+    malformed or the hub refuses it.
+    """
+    from firmware.uplink.qr import decode_image_bytes
+
+    ticket = find_ticket(decode_image_bytes(frame.jpeg))
+    if ticket is None:
+        return None
+    return enroll(paths, kiosk_id, ticket, catalog=catalog, actor=actor)
