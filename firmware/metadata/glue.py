@@ -10,7 +10,14 @@ import re
 from typing import Any
 
 from firmware.catalog import Catalog
-from firmware.metadata.model import ArchivalMetadata, extra_fields, validate_metadata
+from firmware.metadata.model import (
+    ArchivalMetadata,
+    FieldIssue,
+    MetadataError,
+    extra_fields,
+    validate_metadata,
+)
+from firmware.metadata.party_codes import PartyCodes, PartyCodesError, load_party_codes
 from firmware.metadata.sequence import assign_sequence
 from firmware.xmp import FIXED_PROPERTIES
 
@@ -24,6 +31,7 @@ def prepare_archival(
     *,
     page_count: int,
     types: str = "",
+    party_codes_file: str = "",
 ) -> ArchivalMetadata:
     """Validate a document's metadata for sealing and give it its sequence number.
 
@@ -34,12 +42,28 @@ def prepare_archival(
     meta = dict(doc.get("metadata") or {})
     meta["page_count"] = page_count
     model = validate_metadata(
-        meta, types=types, confidentiality=doc.get("confidentiality"), identifier=doc["id"]
+        meta,
+        types=types,
+        party_codes=_party_codes(party_codes_file, meta),
+        confidentiality=doc.get("confidentiality"),
+        identifier=doc["id"],
     )
     if model.record_code:
         seq = assign_sequence(catalog, doc["id"], model.record_code, actor, model.sequence)
         model = model.model_copy(update={"sequence": seq})
     return model
+
+
+def _party_codes(path: str, meta: dict[str, Any]) -> PartyCodes | None:
+    """The reference list when one is configured and the document carries a Party code;
+    a list that cannot be read refuses the code (the clerk is told to call IT)."""
+    if not path or not (meta.get("party_org_code") or meta.get("party_member_code")):
+        return None
+    try:
+        return load_party_codes(path)
+    except PartyCodesError as exc:
+        field = "party_org_code" if meta.get("party_org_code") else "party_member_code"
+        raise MetadataError([FieldIssue(field, exc.message_vi, exc.message_en)]) from None
 
 
 def xmp_archival(model: ArchivalMetadata, meta: dict[str, Any]) -> dict[str, str]:

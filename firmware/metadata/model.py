@@ -272,12 +272,19 @@ class ArchivalMetadata(BaseModel):
 
     @field_validator("party_org_code", "party_member_code")
     @classmethod
-    def _party_code(cls, v: str) -> str:
+    def _party_code(cls, v: str, info: ValidationInfo) -> str:
+        """Form first; then, when a reference list is given as validation context
+        ``{"party_codes": PartyCodes}`` (sealing), the code must be on it."""
         if v and not _PARTY_CODE_RE.match(v):
             raise _err(
                 f"Mã không hợp lệ: {v} (chỉ gồm chữ không dấu, chữ số, dấu chấm, gạch ngang)",
                 f"invalid code {v!r}",
             )
+        codes = (info.context or {}).get("party_codes")
+        if v and codes is not None:
+            problem = codes.problem(info.field_name, v)
+            if problem is not None:
+                raise _err(*problem)
         return v
 
     @model_validator(mode="after")
@@ -454,17 +461,20 @@ def _issue(err: dict[str, Any]) -> FieldIssue:
 
 
 def validate_metadata(
-    data: dict[str, Any], *, types: str = "", **defaults: Any
+    data: dict[str, Any], *, types: str = "", party_codes: Any = None, **defaults: Any
 ) -> ArchivalMetadata:
     """Validate a metadata dict (unknown keys ignored); raise :class:`MetadataError`.
 
     ``types`` is the configured document-type list (``[metadata] document_types``);
+    ``party_codes`` the reference list of Party codes
+    (:class:`firmware.metadata.party_codes.PartyCodes`, None = form only);
     ``defaults`` fill fields the dict leaves empty (e.g. the catalog's confidentiality).
     """
     merged = {k: v for k, v in defaults.items() if v not in (None, "")}
     merged.update({k: v for k, v in data.items() if v not in (None, "")})
+    context = {"types": types, "party_codes": party_codes}
     try:
-        return ArchivalMetadata.model_validate(merged, context={"types": types})
+        return ArchivalMetadata.model_validate(merged, context=context)
     except ValidationError as exc:
         raise MetadataError([_issue(e) for e in exc.errors()]) from None
 
