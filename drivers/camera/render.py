@@ -38,6 +38,7 @@ __all__ = [
     "photograph_scene",
     "render_scene",
     "render_frame",
+    "render_sheet_frame",
     "write_dataset",
     "doc_seed_for",
     "layout_for",
@@ -212,6 +213,44 @@ def render_frame(
     if scenario == "corrupt":
         jpeg = corrupt_jpeg(jpeg)
     return jpeg, _truth(page, photo, scenario, layout, doc_seed, page_number)
+
+
+def render_sheet_frame(
+    sheet_rgb: np.ndarray,
+    width: int,
+    height: int,
+    jpeg_quality: int,
+    scenario: str = "document",
+    scene_seed: Sequence[int] | int = 0,
+    label: str = "sheet",
+    **effects: Any,
+) -> tuple[bytes, dict[str, Any]]:
+    """Photograph a sheet printed from a file (a QR cover sheet, a separator), not a
+    generated document: same desk, perspective, light, blur and noise as documents.
+
+    ``sheet_rgb`` is the printed page as RGB (A4 aspect, e.g. a PDF page rendered at
+    150-300 dpi). The truth's ``kind`` is "sheet" with the given ``label``.
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; expected one of {SCENARIOS}")
+    rng = np.random.default_rng(scene_seed)
+    kind = "document" if scenario == "corrupt" else scenario
+    photo = photograph_scene(sheet_rgb, rng, width, height, kind, **effects)
+    jpeg = encode_jpeg(photo.bgr, jpeg_quality)
+    if scenario == "corrupt":
+        jpeg = corrupt_jpeg(jpeg)
+    truth = {
+        "kind": kind if kind in ("no_page", "hand", "black") else "sheet",
+        "scenario": scenario,
+        "label": label,
+        "paper": "A4",
+        "corners": photo.corners,
+        "lines": [],
+        "body_text": "",
+        "fields": {},
+        "effects": _jsonable(photo.effects),
+    }
+    return jpeg, truth
 
 
 def write_dataset(
