@@ -102,12 +102,16 @@ def cmd_export(args: argparse.Namespace) -> int:
         role = _signed_in_role(exporter, args.operator)
 
         def progress(ev: dict[str, Any]) -> None:
-            if not args.json and ev["phase"] == "writing":
+            if args.json:
+                return
+            if ev["phase"] == "writing" and ev["doc_state"] == "written":
                 print(
                     f"  {ev['index'] + 1}/{ev['count']} {ev['doc_id']} "
-                    f"{ev['bytes_done'] // 1_000_000} MB",
+                    f"{ev['doc_bytes_done'] / 1_000_000:.1f} MB",
                     file=sys.stderr,
                 )
+            elif ev["phase"] == "verifying":
+                print("  đọc lại để kiểm tra / verifying...", file=sys.stderr)
 
         result = exporter.export(
             args.operator,

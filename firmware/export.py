@@ -33,7 +33,6 @@ import errno
 import hashlib
 import json
 import logging
-import shutil
 import threading
 import zipfile
 from collections.abc import Callable
@@ -56,6 +55,7 @@ from firmware import cms
 from firmware.catalog import Catalog, NotFound, new_id, utcnow
 from firmware.config import ExportConfig, Settings
 from firmware.errors import KioskError
+from firmware.hash_pipe import BackgroundSha256, read_sha256
 from firmware.paths import DataPaths
 from firmware.routing import Route, RoutingError, is_confidential, route_for
 from firmware.states import DocState
@@ -71,6 +71,8 @@ EXPORT_ROLE = "archivist"
 CHUNK = 1 << 20
 PER_DOC_OVERHEAD = 64 * 1024  # CMS headers, ZIP headers, recipient infos
 FIXED_OVERHEAD = 1 << 20  # manifest, signature, readme, filesystem slack
+VERIFY_CHUNK = 1 << 20  # read-back chunk; hashing runs beside it (firmware.hash_pipe)
+PROGRESS_STEP = 256 * 1024  # an event per 256 KiB written: bars move, ~4 events per MB
 
 
 class Status(StrEnum):
@@ -127,6 +129,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+def may_export(role: str) -> bool:
+    """The one rule for who exports confidential documents: archivists only (not even a
+    maintainer, whose role is technical: separation of duties)."""
+    return role == EXPORT_ROLE
+
+
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
@@ -142,6 +150,17 @@ class ExportError(KioskError):
     def __init__(self, code: str, en: str, vi: str, *, status: int = 409, preflight=None):
         super().__init__(code, en, vi, status=status)
         self.preflight: Preflight | None = preflight
+
+
+class ExportCancelled(ExportError):
+    """The archivist stopped the export; what was written is removed, nothing is lost."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "export_cancelled",
+            "The export was stopped. Nothing was lost: the documents are still waiting for export.",
+            "Đã dừng xuất. Không mất dữ liệu: tài liệu vẫn đang chờ xuất.",
+        )
 
 
 @dataclass
@@ -286,22 +305,23 @@ class _PartWriter:
         self._fh: BinaryIO | None = None
         self._tmp = ""
         self._size = 0
-        self._hash = hashlib.sha256()
+        self._hash: BackgroundSha256 | None = None
 
     def _open(self) -> None:
         self._tmp = f"{self.dir}/.{self.base}.{len(self.parts) + 1:03d}.partial"
         self._fh = self.vol.open_write(self._tmp)
         self._size = 0
-        self._hash = hashlib.sha256()
+        self._hash = BackgroundSha256()  # hashed beside the writes, never between them
 
     def _close(self, name: str, part: int | None) -> None:
-        assert self._fh is not None
+        assert self._fh is not None and self._hash is not None
         self.vol.fsync(self._fh)
         self._fh.close()
         self._fh = None
         self.vol.replace(self._tmp, f"{self.dir}/{name}")
         self.vol.fsync_dir(self.dir)
-        self.parts.append(FileEntry(name, self._size, self._hash.hexdigest(), self.doc_id, part))
+        digest, self._hash = self._hash.hexdigest(), None
+        self.parts.append(FileEntry(name, self._size, digest, self.doc_id, part))
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -311,7 +331,7 @@ class _PartWriter:
                 self._close(f"{self.base}.{n:03d}", n)
             if self._fh is None:
                 self._open()
-            assert self._fh is not None
+            assert self._fh is not None and self._hash is not None
             room = (self.max_size - self._size) if self.max_size else len(view)
             piece = view[:room]
             self._fh.write(piece)
@@ -330,6 +350,9 @@ class _PartWriter:
         return self.parts
 
     def abort(self) -> None:
+        if self._hash is not None:
+            self._hash.close()
+            self._hash = None
         if self._fh is not None:
             with contextlib.suppress(OSError):
                 self._fh.close()
@@ -399,9 +422,8 @@ class Exporter:
         self.paths = paths
         self.config = config
         self.kiosk_id = kiosk_id
-        self.backend = backend or open_backend(
-            config.backend, Path(config.sim_dir) if config.sim_dir else paths.root / "usb-sim"
-        )
+        self.sim_dir = Path(config.sim_dir) if config.sim_dir else paths.root / "usb-sim"
+        self.backend = backend or open_backend(config.backend, self.sim_dir)
         self.leds = leds
         self.events = events
         self.max_file_size = max_file_size  # None: the filesystem's own limit (FAT32)
@@ -500,6 +522,10 @@ class Exporter:
                     )
         return docs
 
+    def document_size(self, doc: dict[str, Any]) -> int:
+        """Bytes one document takes on the stick (estimate before encryption)."""
+        return self._needed([doc]) - FIXED_OVERHEAD
+
     def _needed(self, docs: list[dict[str, Any]]) -> int:
         total = FIXED_OVERHEAD
         for d in docs:
@@ -575,12 +601,12 @@ class Exporter:
             vol.probe_writable()
             free = vol.free_bytes()
         except OSError as exc:
-            self._release(dev)
+            self._release(dev, eject=False)
             if exc.errno == errno.EROFS:
                 return self._result(Status.READ_ONLY, **base)
             return self._result(Status.MOUNT_ERROR, **base)
         if needed is not None and free < needed:
-            self._release(dev)
+            self._release(dev, eject=False)
             return self._result(
                 Status.NOT_ENOUGH_SPACE,
                 free_bytes=free,
@@ -597,10 +623,11 @@ class Exporter:
             **base,
         )
 
-    def _release(self, dev: UsbStorage) -> bool:
-        """Sync and unmount; True when the stick may now be pulled out."""
+    def _release(self, dev: UsbStorage, *, eject: bool = True) -> bool:
+        """Sync and unmount (and, with ``eject``, power the stick down); True when the
+        stick may now be pulled out. A preflight does not eject: the export follows."""
         try:
-            self.backend.unmount(dev)
+            self.backend.unmount(dev, power_off=eject)
             return True
         except (MountError, OSError) as exc:
             log.warning("unmounting %s failed: %s", dev.node, exc)
@@ -627,7 +654,7 @@ class Exporter:
             docs, needed = [], None
         pf = self._preflight(needed, len(docs), actor)
         if pf.volume is not None and pf.device is not None:
-            self._release(pf.device)
+            self._release(pf.device, eject=False)
             pf.volume = None
         return pf
 
@@ -640,14 +667,16 @@ class Exporter:
         *,
         allow_ordinary: bool = False,
         on_progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
     ) -> ExportResult:
         """Export ``doc_ids`` (default: every confidential document waiting) to the stick.
 
-        ``role`` is the signed-in operator's role: only an archivist may export. Raises
+        ``role`` is the signed-in operator's role: only an archivist may export. Setting
+        ``cancel`` stops the export at the next chunk (:class:`ExportCancelled`). Raises
         :class:`ExportError` (a :class:`KioskError`) with a code and both messages when the
         export is refused or fails; the documents then stay ``sealed``, waiting.
         """
-        if role != EXPORT_ROLE:
+        if not may_export(role):
             self.catalog.audit(actor, "export.refused", reason="role", role=role)
             raise ExportError(
                 "export_forbidden",
@@ -660,7 +689,7 @@ class Exporter:
                 "export_busy", "An export is already running.", "Đang xuất dữ liệu, xin chờ."
             )
         try:
-            return self._export(actor, doc_ids, allow_ordinary, on_progress)
+            return self._export(actor, doc_ids, allow_ordinary, on_progress, cancel)
         finally:
             self._busy.release()
 
@@ -675,6 +704,7 @@ class Exporter:
         doc_ids: list[str] | None,
         allow_ordinary: bool,
         on_progress: ProgressFn | None,
+        cancel: threading.Event | None = None,
     ) -> ExportResult:
         try:
             docs = self._select(doc_ids, allow_ordinary)
@@ -693,9 +723,10 @@ class Exporter:
         directory = DIR_PREFIX + export_id
         stick = {**dev.identity.to_dict(), "label": pf.label, "fstype": dev.fstype}
         fps = [r.fingerprint for r in recipients]
-        progress = _Progress(export_id, len(docs), needed, on_progress, self._publish)
+        sizes = {d["id"]: self.document_size(d) for d in docs}
+        progress = _Progress(export_id, docs, sizes, on_progress, self._publish, cancel)
         self._show("usb-writing")
-        self._publish(phase="start", export_id=export_id, count=len(docs))
+        progress.phase("start")
         try:
             written, failed = self._write_all(vol, directory, docs, recipients, progress)
             files = [f for entries in written.values() for f in entries]
@@ -708,9 +739,10 @@ class Exporter:
                     vol, directory, SIGNATURE_NAME, cms.sign_detached(manifest, key, cert)
                 ),
             ]
+            progress.check_cancel()
             vol.sync()
             progress.phase("verifying")
-            self._verify(vol, directory, files + signed)
+            self._verify(vol, directory, files + signed, progress.check_cancel)
         except BaseException as exc:
             if isinstance(exc, OSError):
                 err: KioskError = _io_error(exc)
@@ -734,9 +766,10 @@ class Exporter:
             )
             with contextlib.suppress(OSError):
                 vol.rmtree(directory)  # an incomplete export is never left to look complete
-            self._release(dev)
-            self._show("error")
-            self._publish(phase="failed", export_id=export_id, **err.to_dict())
+            released = self._release(dev)
+            stopped = isinstance(err, ExportCancelled) and released
+            self._show("safe-to-remove" if stopped else "error")
+            progress.failed(err, safe_to_remove=released)
             raise err from exc
         verified_at = utcnow()
         exported, copies = self._record(
@@ -768,7 +801,7 @@ class Exporter:
         )
         if safe:  # data is on the medium and flushed: local copies may go now
             result.purged = self.purge_due(actor)
-        self._publish(phase="done", **result.to_dict())
+        progress.done_with(result.to_dict())
         return result
 
     def _signing_identity(self) -> tuple[Any, Any]:
@@ -793,7 +826,9 @@ class Exporter:
             progress.start_document(i, doc["id"])
             try:
                 written[doc["id"]] = self._write_document(vol, directory, doc, recipients, progress)
+                progress.document_written()
             except _DamagedCopy as exc:
+                progress.document_failed("sealed_copy_damaged")
                 failed.append(
                     {"doc_id": doc["id"], "code": "sealed_copy_damaged", "error": str(exc)}
                 )
@@ -897,17 +932,19 @@ class Exporter:
         }
         return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
-    def _verify(self, vol: Volume, directory: str, files: list[FileEntry]) -> None:
+    def _verify(
+        self,
+        vol: Volume,
+        directory: str,
+        files: list[FileEntry],
+        check_cancel: Callable[[], None] = lambda: None,
+    ) -> None:
         """Read every file back from the medium and compare it with what was written."""
         for f in files:
-            digest = hashlib.sha256()
-            size = 0
             with vol.open_read(f"{directory}/{f.name}") as fh:
                 vol.drop_cache(fh)
-                while chunk := fh.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-            if size != f.size or digest.hexdigest() != f.sha256:
+                size, digest = read_sha256(fh, VERIFY_CHUNK, check_cancel)
+            if size != f.size or digest != f.sha256:
                 raise ExportError(
                     "verify_failed",
                     f"{f.name} on the USB stick does not match what was written; the stick "
@@ -1005,7 +1042,7 @@ class Exporter:
                     f"Tài liệu {d['id']} chưa được xuất nên không thể xóa bản lưu.",
                 )
         for d in docs:
-            self._remove_local_files(d["id"])
+            self.paths.remove_document_files(d["id"])
         self._erase_text([d["id"] for d in docs])
         for d in docs:
             export_id = (d["metadata"].get("export") or {}).get("export_id", "")
@@ -1016,14 +1053,6 @@ class Exporter:
                 reason=f"local copies removed after verified export {export_id}",
                 pdf_path=None,
             )
-
-    def _remove_local_files(self, doc_id: str) -> None:
-        for p in (self.paths.sealed_pdf(doc_id), self.paths.sealed_sidecar(doc_id)):
-            p.unlink(missing_ok=True)
-        for d in (self.paths.spool / doc_id, self.paths.work / doc_id):
-            shutil.rmtree(d, ignore_errors=True)
-            if d.exists():
-                raise OSError(errno.EBUSY, f"could not remove {d}")
 
     def _erase_text(self, doc_ids: list[str]) -> None:
         cat = self.catalog
@@ -1041,45 +1070,87 @@ class _DamagedCopy(Exception):
 
 
 class _Progress:
-    """Per-file progress for the UI (callback and event bus)."""
+    """Per-file progress for the UI (callback and event bus), and the cancel check.
+
+    Events carry the whole export (``bytes_done`` / ``bytes_total``) and the current
+    document (``doc_bytes_done`` / ``doc_bytes_total``, estimated from the sealed files
+    before encryption); ``doc_state`` is writing, written or failed. Phases: start,
+    writing, verifying, done, failed.
+    """
 
     def __init__(
         self,
         export_id: str,
-        count: int,
-        total: int,
+        docs: list[dict[str, Any]],
+        sizes: dict[str, int],
         callback: ProgressFn | None,
         publish: Callable[..., None],
+        cancel: threading.Event | None = None,
     ):
-        self.export_id, self.count, self.total = export_id, count, total
-        self.callback, self.publish = callback, publish
+        self.export_id = export_id
+        self.doc_ids = [d["id"] for d in docs]
+        self.sizes = sizes
+        self.count, self.total = len(docs), sum(sizes.values())
+        self.callback, self.publish, self.cancel = callback, publish, cancel
         self.done = 0
         self.index = 0
         self.doc_id = ""
+        self.doc_done = 0
+        self.doc_state = ""
 
-    def _emit(self, phase: str) -> None:
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise ExportCancelled()
+
+    def _emit(self, phase: str, **extra: Any) -> None:
         event = {
             "phase": phase,
             "export_id": self.export_id,
             "index": self.index,
             "count": self.count,
             "doc_id": self.doc_id,
+            "doc_state": self.doc_state,
+            "doc_bytes_done": self.doc_done,
+            "doc_bytes_total": self.sizes.get(self.doc_id, 0),
             "bytes_done": self.done,
             "bytes_total": self.total,
+            **extra,
         }
         if self.callback is not None:
             self.callback(event)
         self.publish(**event)
 
     def start_document(self, index: int, doc_id: str) -> None:
-        self.index, self.doc_id = index, doc_id
+        self.check_cancel()
+        self.index, self.doc_id, self.doc_done, self.doc_state = index, doc_id, 0, "writing"
         self._emit("writing")
 
     def add(self, n: int) -> None:
-        before = self.done
+        self.check_cancel()
+        before = self.doc_done
         self.done += n
-        if before // (8 * CHUNK) != self.done // (8 * CHUNK):  # every 8 MiB
+        self.doc_done += n
+        if before // PROGRESS_STEP != self.doc_done // PROGRESS_STEP:
             self._emit("writing")
 
+    def document_written(self) -> None:
+        self.doc_state = "written"
+        self._emit("writing")
+
+    def document_failed(self, code: str) -> None:
+        self.doc_state = "failed"
+        self._emit("writing", code=code)
+
     def phase(self, name: str) -> None:
-        self._emit(name)
+        if name == "start":
+            self._emit("start", doc_ids=self.doc_ids, doc_bytes=self.sizes)
+        else:
+            self.doc_id, self.doc_state, self.doc_done = "", "", 0
+            self._emit(name)
+
+    def failed(self, err: KioskError, *, safe_to_remove: bool) -> None:
+        self._emit("failed", safe_to_remove=safe_to_remove, **err.to_dict())
+
+    def done_with(self, result: dict[str, Any]) -> None:
+        self.doc_id, self.doc_state, self.doc_done = "", "", 0
+        self._emit("done", **result)

@@ -11,6 +11,8 @@ pulled out mid-write, slow) at exactly the calls where the real ones surface.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import os
 import shutil
@@ -208,7 +210,25 @@ class Volume:
         shutil.rmtree(self.path(rel), ignore_errors=True)
 
     def sync(self) -> None:
+        """Flush this filesystem only (``syncfs(2)``): ``os.sync()`` would also wait for
+        every other disk, e.g. the kiosk's data partition while OCR workers write to it."""
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if _libc_syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err), str(self.root))
+        finally:
+            os.close(fd)
+
+
+def _libc_syncfs(fd: int) -> int:
+    """``syncfs(fd)`` from the C library (Linux); falls back to ``sync()`` elsewhere."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    fn = getattr(libc, "syncfs", None)
+    if fn is None:
         os.sync()
+        return 0
+    return int(fn(fd))
 
 
 DeviceCallback = Callable[[str, UsbStorage], None]
@@ -227,8 +247,9 @@ class StorageBackend(Protocol):
         """Mount ``dev`` (raises :class:`MountError`) and return its filesystem."""
         ...
 
-    def unmount(self, dev: UsbStorage) -> None:
-        """Flush, unmount and power the stick down so it can be pulled out safely."""
+    def unmount(self, dev: UsbStorage, *, power_off: bool = True) -> None:
+        """Flush and unmount; with ``power_off`` also power the stick down so it can be
+        pulled out safely (a preflight unmounts without powering off: the export follows)."""
         ...
 
     def watch(self, callback: DeviceCallback) -> Callable[[], None]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import threading
 import time
@@ -44,6 +45,8 @@ from drivers.usb.policy import normalize_id
 
 SUFFIX = ".usb.json"
 DEFAULT_CAPACITY = 8 * 1000**3
+
+log = logging.getLogger("sohoa.usb.sim")
 
 
 class SimStick:
@@ -153,6 +156,18 @@ def create_stick(
     return stick
 
 
+def _throttle(n: int, rate: float | None, started: float) -> None:
+    """Make a transfer of ``n`` bytes last as long as it would at ``rate`` bytes/s.
+
+    The time the backing directory's own disk already took counts towards it: the
+    simulated stick has one speed, it is not the host's disk time plus the stick's.
+    """
+    if rate and n:
+        left = n / float(rate) - (time.perf_counter() - started)
+        if left > 0:
+            time.sleep(left)
+
+
 def _gone() -> OSError:
     return OSError(errno.ENODEV, "the USB stick was removed")
 
@@ -184,18 +199,17 @@ class _FaultyFile:
             self._fh.write(data[:keep])
             vol.written += keep
             raise OSError(errno.ENOSPC, "No space left on device")
-        rate = faults.get("slow_bytes_per_s")
-        if rate:
-            time.sleep(n / float(rate))
+        t0 = time.perf_counter()
         vol.written += n
-        return self._fh.write(data)
+        out = self._fh.write(data)
+        _throttle(n, faults.get("slow_bytes_per_s"), t0)
+        return out
 
     def read(self, size: int = -1) -> bytes:
         self._vol.check_present()
+        t0 = time.perf_counter()
         data = self._fh.read(size)
-        rate = self._vol.faults.get("slow_read_bytes_per_s")
-        if rate and data:
-            time.sleep(len(data) / float(rate))
+        _throttle(len(data), self._vol.faults.get("slow_read_bytes_per_s"), t0)
         return data
 
     def flush(self) -> None:
@@ -324,7 +338,7 @@ class SimBackend:
         self.mounted[dev.node] = vol
         return vol
 
-    def unmount(self, dev: UsbStorage) -> None:
+    def unmount(self, dev: UsbStorage, *, power_off: bool = True) -> None:
         vol = self.mounted.pop(dev.node, None)
         if vol is not None:
             vol.check_present()
@@ -336,12 +350,15 @@ class SimBackend:
         def loop() -> None:
             known: dict[str, UsbStorage] = {}
             while not stop.is_set():
-                now = {d.node: d for d in self.devices()}
-                for node in now.keys() - known.keys():
-                    callback("add", now[node])
-                for node in known.keys() - now.keys():
-                    callback("remove", known[node])
-                known = now
+                try:  # like a kernel's event source, the watcher outlives a bad callback
+                    now = {d.node: d for d in self.devices()}
+                    for node in now.keys() - known.keys():
+                        callback("add", now[node])
+                    for node in known.keys() - now.keys():
+                        callback("remove", known[node])
+                    known = now
+                except Exception:
+                    log.exception("simulated USB watcher: a hot-plug report failed")
                 stop.wait(self.poll_s)
 
         t = threading.Thread(target=loop, name="usb-sim-watch", daemon=True)

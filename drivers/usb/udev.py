@@ -92,13 +92,13 @@ class UdevBackend:
                 raise
         return Volume(where, dev.fstype)
 
-    def unmount(self, dev: UsbStorage) -> None:
-        import os
-
-        os.sync()
+    def unmount(self, dev: UsbStorage, *, power_off: bool = True) -> None:
+        # udisks2's Unmount flushes the filesystem itself (umount(2) writes back every
+        # dirty page first): no global sync of every other disk here.
         self.udisks.unmount(dev.node)
-        with contextlib.suppress(MountError):  # some card readers cannot power off
-            self.udisks.power_off(dev.node)
+        if power_off:
+            with contextlib.suppress(MountError):  # some card readers cannot power off
+                self.udisks.power_off(dev.node)
 
     def watch(self, callback: DeviceCallback) -> Callable[[], None]:
         """Hot-plug through a udev monitor on the ``block`` subsystem."""
