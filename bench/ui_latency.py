@@ -23,6 +23,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "e2e")]
 
 from uikit import CHROMIUM, CHROMIUM_ARGS, SCREEN, sign_in, start_live_kiosk  # noqa: E402
 
+from firmware.config import Settings  # noqa: E402
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,7 +33,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
-        live = start_live_kiosk(Path(tmp))
+        live = start_live_kiosk(Path(tmp), ocr_workers=Settings().ocr.workers)
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(

@@ -175,11 +175,45 @@ def _m4(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE pages ADD COLUMN scan_dpi INTEGER")
 
 
+def _m5(db: sqlite_utils.Database) -> None:
+    """The uplink outbox (firmware.uplink.outbox): one row per ordinary sealed document,
+    where its resumable upload stands, why it last failed, and the hub's receipt."""
+    db.execute(
+        """
+        CREATE TABLE outbox (
+            document_id TEXT PRIMARY KEY REFERENCES documents(id),
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            upload_url TEXT,
+            "offset" INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error_code TEXT,
+            last_error TEXT,
+            queued_at TEXT NOT NULL,
+            delivered_at TEXT,
+            receipt TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox(delivered_at, next_attempt_at)")
+
+
+def _m6(db: sqlite_utils.Database) -> None:
+    """The document register, selection rules and custody of originals (tables and the
+    custody triggers are described in firmware.register.schema)."""
+    from firmware.register.schema import create_register_tables
+
+    create_register_tables(db)
+
+
 MIGRATIONS: list[tuple[int, str, Any]] = [
     (1, "documents, pages, page_text (FTS5), audit", _m1),
     (2, "operators", _m2),
     (3, "record_items (sequence numbers in record files)", _m3),
     (4, "pages.source and pages.scan_dpi (scanner pages)", _m4),
+    (5, "outbox (uplink queue)", _m5),
+    (6, "registers, register_entries, selection_rules, custody", _m6),
 ]
 
 

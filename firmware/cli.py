@@ -186,11 +186,15 @@ def cmd_run(args: argparse.Namespace, demo: bool = False) -> int:
 
     overrides: dict[str, Any] = {}
     if demo:
+        from firmware.demo_export import export_overrides
+
+        data_dir = args.data_dir or "./var/demo"
         overrides.update(
-            data_dir=args.data_dir or "./var/demo",
+            data_dir=data_dir,
             camera={"backend": "sim"},
             pedal={"backend": "mock"},
             leds={"backend": "mock"},
+            export=export_overrides(data_dir),
         )
     if args.port:
         overrides["ui"] = {"port": args.port}
@@ -287,7 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--role", choices=["operator", "archivist", "maintainer"], default="operator")
     op.set_defaults(func=cmd_operator)
 
-    for module in ("firmware.cli_export", "firmware.cli_metadata"):
+    for module in (
+        "firmware.cli_export",
+        "firmware.cli_metadata",
+        "firmware.cli_uplink",
+        "firmware.cli_register",
+        "firmware.cli_hub",
+        "firmware.cli_coversheet",
+    ):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -17,7 +17,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -241,6 +248,18 @@ class MetadataConfig(_Section):
         le=1,
         description="Extracted fields below this confidence are highlighted for the clerk.",
     )
+    cover_sheets: bool = Field(
+        True,
+        description="Look for QR cover sheets and batch separators (printed with `sohoa "
+        "coversheet`) in every captured frame: a cover sheet starts a new document with its "
+        "metadata, a separator finishes the current one; neither is archived as a page.",
+    )
+    party_codes_file: str = Field(
+        "",
+        description="CSV reference list of Party organization and member codes (columns "
+        "code/Mã, kind/Loại = org or member, optional name/Tên); sealing refuses codes not "
+        "on it. Empty = codes are only checked for their form (until the fleet supplies it).",
+    )
 
     @field_validator("document_types")
     @classmethod
@@ -249,6 +268,33 @@ class MetadataConfig(_Section):
 
         parse_document_types(v)  # raises ValueError with the bad entry
         return v
+
+
+class SelectionConfig(_Section):
+    periods: str = Field(
+        "",
+        description="Periods chosen for digitization (selective, not bulk): years or year "
+        "ranges or ISO date ranges, separated by ';' (e.g. '2015-2020; 2023' or "
+        "'2020-07-01..2025-06-30'); empty = any date. Rules added with `sohoa register "
+        "select add` count too; with no rule at all everything is selected.",
+    )
+    document_types: str = Field(
+        "",
+        description="Type codes or names chosen for digitization, separated by ',' "
+        "(e.g. 'NQ, QĐ, CT, KL'); empty = every type.",
+    )
+    directions: str = Field(
+        "",
+        description="Registers chosen: 'in' (incoming), 'out' (outgoing) or both; empty = both.",
+    )
+
+    @model_validator(mode="after")
+    def _readable(self) -> SelectionConfig:
+        from firmware.register.periods import parse_directions, parse_periods
+
+        parse_periods(self.periods)  # raises ValueError naming the bad period
+        parse_directions(self.directions)
+        return self
 
 
 class ScannerConfig(_Section):
@@ -300,6 +346,67 @@ class UiConfig(_Section):
     )
 
 
+class UplinkConfig(_Section):
+    enabled: bool = Field(
+        True,
+        description="Send ordinary sealed documents to the provincial hub over the WAN "
+        "(they are queued either way; confidential documents never are).",
+    )
+    hub_url: str = Field(
+        "",
+        description="Hub address (https://...) overriding the one stored at enrollment; "
+        "empty = the enrolled hub.",
+    )
+    chunk_kb: int = Field(
+        256,
+        ge=16,
+        le=65536,
+        description="Largest upload request (KiB). Each request is sized to about one "
+        "second of the measured link speed (at least 16 KiB) and halved after a drop, since "
+        "a request cut mid-way is sent again whole.",
+    )
+    bandwidth_kbit: int = Field(
+        0,
+        ge=0,
+        description="Upload speed cap in kbit/s so the office's link stays usable; 0 = no cap.",
+    )
+    window: str = Field(
+        "",
+        description='Hours when uploads may run, "HH:MM-HH:MM" local time (may span '
+        'midnight, e.g. "18:00-07:00"); empty = any time.',
+    )
+    retention_days: int = Field(
+        0,
+        ge=0,
+        description="Days the local copy of a delivered document is kept; 0 = removed as "
+        "soon as the hub's receipt is verified (the catalog row, metadata and audit stay).",
+    )
+    backoff_base_s: float = Field(
+        5, gt=0, le=3600, description="First wait after a failed upload (doubled each time)."
+    )
+    backoff_max_s: float = Field(
+        1800, gt=0, le=86400, description="Longest wait between two upload attempts."
+    )
+    renew_fraction: float = Field(
+        2 / 3,
+        gt=0,
+        lt=1,
+        description="Renew the device certificate once this share of its lifetime has passed.",
+    )
+    connect_timeout_s: float = Field(15, gt=0, le=600, description="Longest wait to reach the hub.")
+    io_timeout_s: float = Field(
+        60, gt=0, le=3600, description="Longest silence from the hub while sending or reading."
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _window_readable(cls, v: str) -> str:
+        from firmware.uplink.window import parse_window
+
+        parse_window(v)  # raises ValueError naming the problem
+        return v
+
+
 class Settings(BaseSettings):
     """All kiosk settings. Sections map to ``[camera]``, ``[pedal]``... in the TOML file."""
 
@@ -327,7 +434,9 @@ class Settings(BaseSettings):
     ui: UiConfig = UiConfig()
     signing: SigningConfig = SigningConfig()
     metadata: MetadataConfig = MetadataConfig()
+    selection: SelectionConfig = SelectionConfig()
     export: ExportConfig = ExportConfig()
+    uplink: UplinkConfig = UplinkConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing
 import threading
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,10 +44,11 @@ UNACCEPTABLE = {"no_page", "corrupt"}
 
 @dataclass
 class CaptureOutcome:
-    page: dict[str, Any]
+    page: dict[str, Any] | None  # None when the frame was a cover sheet or separator
     quality: dict[str, Any]
     preview_path: str | None
     timings: dict[str, float]
+    sheet: dict[str, Any] | None = None  # what a sheet did (firmware.sheet_flow)
 
 
 class Kiosk:
@@ -83,6 +85,7 @@ class Kiosk:
         self.ocr_error: OcrError | None = None
         self.current_doc_id: str | None = None
         self.last_error: KioskError | None = None
+        self.uplink: Any | None = None  # firmware.uplink.worker.UplinkWorker, set by the service
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self, *, recover: bool = True) -> Kiosk:
@@ -277,7 +280,7 @@ class Kiosk:
         job = self._page_job(page)
         try:
             return self._get_pool().submit(run_page_job, job)
-        except cf.process.BrokenProcessPool:
+        except BrokenProcessPool:
             with self._pool_lock:  # a worker died (OOM, crash): start a fresh pool once
                 self._pool = None
             return self._get_pool().submit(run_page_job, job)
@@ -424,10 +427,20 @@ class Kiosk:
         replaces: str | None = None,
         truth: dict[str, Any] | None = None,
     ) -> CaptureOutcome:
-        """Store a frame durably, register it, preview it and queue it if it is good."""
+        """Store a frame durably, register it, preview it and queue it if it is good.
+
+        A frame showing a QR cover sheet or batch separator is acted on instead
+        (:mod:`firmware.sheet_flow`) and answered with ``page=None`` and ``sheet`` set.
+        """
         import time
 
+        from firmware.sheet_flow import check_frame
+
         self._editable(doc_id)
+        # A QR cover sheet or separator is acted on and never becomes a page.
+        sheet = check_frame(self, jpeg, actor, doc_id, replaces=replaces, truth=truth)
+        if sheet.outcome is not None:
+            return sheet.outcome
         if replaces is None:
             self.current_doc_id = doc_id
         doc = self.catalog.get_document(doc_id)
@@ -469,6 +482,7 @@ class Kiosk:
         t1 = time.perf_counter()
         outcome = self._preview_and_gate(page, actor, truth)
         outcome.timings["store"] = t1 - t0
+        outcome.timings["sheet"] = sheet.seconds
         return outcome
 
     def _preview_and_gate(
@@ -596,16 +610,20 @@ class Kiosk:
             outcomes: list[CaptureOutcome] = []
             try:
                 for frame in self.scanner.iter_scan():
-                    outcomes.append(self.ingest_frame(frame.jpeg, actor, doc_id, truth=frame.truth))
+                    out = self.ingest_frame(frame.jpeg, actor, doc_id, truth=frame.truth)
+                    outcomes.append(out)
+                    if out.sheet is not None:  # a cover sheet or separator in the feeder
+                        doc_id = out.sheet["doc_id"]
             except KioskError:
                 raise
             except Exception as exc:
                 code = getattr(exc, "code", "io")
+                kept = sum(1 for o in outcomes if o.page is not None)  # sheets are no pages
                 err = KioskError(
                     f"scanner_{code}",
-                    getattr(exc, "message", str(exc)) + f" ({len(outcomes)} pages kept)",
+                    getattr(exc, "message", str(exc)) + f" ({kept} pages kept)",
                     getattr(exc, "message_vi", "Máy quét gặp lỗi.")
-                    + f" Đã giữ {len(outcomes)} trang đã quét.",
+                    + f" Đã giữ {kept} trang đã quét.",
                     status=503,
                 )
                 self.catalog.audit(
@@ -615,7 +633,7 @@ class Kiosk:
                     None,
                     code=err.code,
                     error=str(exc),
-                    pages_kept=len(outcomes),
+                    pages_kept=kept,
                 )
                 self._set_error(err)
                 self._beep("error")
@@ -772,6 +790,7 @@ class Kiosk:
                 actor,
                 page_count=len(pages),
                 types=self.settings.metadata.document_types,
+                party_codes_file=self.settings.metadata.party_codes_file,
             )
         except MetadataError as exc:
             self.catalog.transition_document(
@@ -887,6 +906,22 @@ class Kiosk:
             metadata=catalog_metadata(archival, meta),
         )
         self.events.publish("document", doc_id=doc_id, state="sealed", sha256=result.sha256)
+        from firmware.register.hooks import after_seal  # register link, selection audit
+
+        after_seal(self.catalog, self.settings, doc, actor)
+        return self._route_sealed(doc, actor)
+
+    def _route_sealed(self, doc: dict[str, Any], actor: str) -> dict[str, Any]:
+        """Ordinary documents enter the uplink outbox (sealed -> queued, one transaction
+        with the outbox row and audit); confidential ones stay sealed for secure USB."""
+        from firmware.uplink.outbox import route_sealed
+
+        crashpoint("seal.before_route")
+        doc = route_sealed(self.catalog, doc, actor)
+        if doc["state"] == DocState.QUEUED:
+            self.events.publish("document", doc_id=doc["id"], state="queued")
+            if self.uplink is not None:
+                self.uplink.wake()
         return doc
 
     @staticmethod
@@ -915,7 +950,14 @@ class Kiosk:
             "current_document": self.current_doc_id,
             "last_error": self.last_error.to_dict() if self.last_error else None,
             "audit_head": self.catalog.audit_head()[1],
+            "uplink": self.uplink_status(),
         }
+
+    def uplink_status(self) -> dict[str, Any]:
+        """Upload queue for the status bar: n waiting, last success, last error in words."""
+        from firmware.uplink.status import uplink_status
+
+        return uplink_status(self.catalog, self.paths, self.settings.uplink, self.uplink)
 
     def extract_metadata(self, doc_id: str) -> dict[str, Any]:
         """Fields read from page 1's stored OCR words, for the review screen to pre-fill.
@@ -944,12 +986,16 @@ class Kiosk:
             page_height=height,
             types=registry(self.settings.metadata.document_types),
         )
-        return {
+        from firmware.sheet_flow import confirmed_fields
+
+        result = {
             "page_id": first["id"],
             "fields": ext.to_dict(),
             "metadata": ext.to_metadata(),
             "low_confidence": ext.low_confidence(self.settings.metadata.low_confidence),
         }
+        # Values read from a QR cover sheet are confirmed, not guessed: they win over OCR.
+        return confirmed_fields(result, self.catalog.get_document(doc_id)["metadata"] or {})
 
 
 def outcome_dict(outcome: CaptureOutcome) -> dict[str, Any]:

@@ -71,3 +71,25 @@ class DataPaths:
 
     def sealed_sidecar(self, doc_id: str) -> Path:
         return self.sealed / f"{doc_id}.json"
+
+    def document_files(self, doc_id: str) -> tuple[list[Path], list[Path]]:
+        """Every local copy of a document: (files, directories), for purging after a
+        verified delivery or export. Catalog rows, metadata and audit are not files."""
+        return (
+            [self.sealed_pdf(doc_id), self.sealed_sidecar(doc_id)],
+            [self.spool / doc_id, self.work / doc_id],
+        )
+
+    def remove_document_files(self, doc_id: str) -> None:
+        """Delete a document's local copies; missing ones are fine (a purge may be redone),
+        one that cannot be removed raises so the purge is not recorded as done."""
+        import errno
+        import shutil
+
+        files, dirs = self.document_files(doc_id)
+        for p in files:
+            p.unlink(missing_ok=True)
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+            if d.exists():
+                raise OSError(errno.EBUSY, f"could not remove {d}")

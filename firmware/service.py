@@ -61,6 +61,32 @@ def seed_demo(kiosk: Kiosk, documents: int = 2, pages: int = 2) -> None:
             kiosk.seal(doc["id"], "demo", title=f"Tài liệu mẫu số {i + 1}")
         if hasattr(kiosk.camera, "new_document"):
             kiosk.camera.new_document()
+    seed_confidential(kiosk, pages)
+    from firmware.register.demo import seed_demo_register
+
+    seed_demo_register(kiosk)
+
+
+def seed_confidential(kiosk: Kiosk, pages: int = 2) -> str | None:
+    """One sealed "Mật" document for the demo's secure USB export (classified before it is
+    sealed, as a clerk does on the review screen); returns its id."""
+    doc = kiosk.new_document("demo")
+    for _ in range(pages):
+        kiosk.capture("demo", doc["id"])
+    kiosk.finish(doc["id"], "demo")
+    kiosk.wait_idle()
+    if kiosk.catalog.get_document(doc["id"])["state"] != "review":
+        return None
+    kiosk.catalog.update_document(doc["id"], "demo", "document.classify", confidentiality="mat")
+    kiosk.seal(
+        doc["id"],
+        "demo",
+        title="Báo cáo công tác bảo vệ bí mật nhà nước (mẫu, Mật)",
+        metadata={"confidentiality": "mat"},
+    )
+    if hasattr(kiosk.camera, "new_document"):
+        kiosk.camera.new_document()
+    return doc["id"]
 
 
 def build_kiosk(settings: Settings) -> tuple[Kiosk, dict[str, str]]:
@@ -71,6 +97,28 @@ def build_kiosk(settings: Settings) -> tuple[Kiosk, dict[str, str]]:
     return kiosk, devs.problems
 
 
+def start_uplink(kiosk: Kiosk) -> Any:
+    """The background uploader of the outbox, its state published on the event bus."""
+    from firmware.uplink.worker import UplinkWorker
+
+    worker = UplinkWorker(
+        kiosk.catalog,
+        kiosk.paths,
+        kiosk.settings,
+        on_change=lambda change: kiosk.events.publish("uplink", **change),
+    )
+    kiosk.uplink = worker
+    return worker.start()
+
+
+def start_exports(kiosk: Kiosk) -> Any:
+    """The export desk: USB hot-plug reaches the UI, exports run in the background, and
+    exported documents are purged when their retention runs out (now, then hourly)."""
+    from firmware.export_service import ExportService
+
+    return ExportService.for_kiosk(kiosk).start()
+
+
 def run_service(settings: Settings, demo: bool = False) -> int:
     import uvicorn
 
@@ -78,11 +126,16 @@ def run_service(settings: Settings, demo: bool = False) -> int:
     for dev, problem in problems.items():
         kiosk.catalog.audit("system", "device.unavailable", device=dev, error=problem)
     kiosk.start()
+    if demo:
+        from firmware.demo_export import prepare
+
+        print(prepare(settings.data_dir), flush=True)
+    exports = start_exports(kiosk)
     app: Any
     try:
         from kiosk_ui.app import create_app
 
-        app = create_app(kiosk)
+        app = create_app(kiosk, exports=exports)
     except ImportError as exc:  # the core runs without the UI package (headless kiosks)
         log.warning("kiosk_ui not available (%s); serving nothing but the pedal", exc)
         app = None
@@ -93,6 +146,7 @@ def run_service(settings: Settings, demo: bool = False) -> int:
         from firmware.devices import watch_scanners
 
         scanner_watch = watch_scanners(kiosk, settings)
+    uplink = start_uplink(kiosk)
     if demo:
         threading.Thread(target=seed_demo, args=(kiosk,), daemon=True).start()
     url = f"http://{settings.ui.host}:{settings.ui.port}/"
@@ -107,6 +161,8 @@ def run_service(settings: Settings, demo: bool = False) -> int:
         stop.set()
         if scanner_watch is not None:
             scanner_watch.stop()
+        uplink.stop()
+        exports.stop()
         sd_notify("STOPPING=1")
         kiosk.stop()
     return 0

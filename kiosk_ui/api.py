@@ -373,6 +373,27 @@ def build_router() -> APIRouter:
         return {"lang": body.lang}
 
     # -- status ----------------------------------------------------------------------------
+    def network_state(up: dict[str, Any]) -> dict[str, Any]:
+        """The status bar's Network item from the uplink status: ok (sending or nothing
+        failing), failing (retrying after an error), paused (outside the upload window) or
+        off (not enrolled, switched off, certificate expired); the summary says why."""
+        state = up["state"]
+        if state in ("not_enrolled", "disabled", "certificate_expired", "stopped"):
+            tone = "off"
+        elif state == "waiting_window":
+            tone = "paused"
+        elif up["last_error"] is not None and up["waiting"] > 0:
+            tone = "failing"
+        else:
+            tone = "ok"
+        return {
+            "state": tone,
+            "uplink": state,
+            "last_success": up["last_success"],
+            "summary_vi": up["summary_vi"],
+            "summary_en": up["summary_en"],
+        }
+
     @r.get("/status", tags=["status"])
     async def status(_: Viewer, ui: UiDep):
         st = ui.kiosk.status()
@@ -383,9 +404,9 @@ def build_router() -> APIRouter:
             "scanner": st["scanner"],
             "capture_source": st["capture_source"],
             "ocr": st["ocr"],
-            "usb": None,  # secure USB export arrives with its own issue
-            "network": None,  # uplink arrives with its own issue
-            "upload_queue": None,
+            "usb": await run(ui.exports.usb_state),
+            "network": network_state(st["uplink"]),
+            "upload_queue": st["uplink"]["waiting"],
             "disk": disk_usage(Path(ui.kiosk.settings.data_dir)),
             "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "current_document": st["current_document"],
@@ -396,6 +417,8 @@ def build_router() -> APIRouter:
 
     @r.get("/progress", tags=["status"])
     async def progress(request: Request, s: Viewer, ui: UiDep):
+        from kiosk_ui.register_api import progress_data as register_progress_data
+
         tr = ui.tr(request, s)
         counts = state_counts(ui)
         pages = ui.kiosk.catalog.db.execute(
@@ -415,17 +438,8 @@ def build_router() -> APIRouter:
             "digitized_documents": done,
             "digitized_pages": pages,
             "total_documents": sum(counts.values()),
-        }
-
-    @r.get("/export", tags=["export"])
-    async def export_status(request: Request, s: Viewer, ui: UiDep):
-        tr = ui.tr(request, s)
-        return {
-            "available": False,
-            "message": tr._(
-                "Export to secure USB is not available on this kiosk yet. Confidential "
-                "documents stay safely here until it is."
-            ),
+            # per register / year / type, the summary sentence, originals not returned
+            "register": await run(register_progress_data, ui),
         }
 
     # -- documents -------------------------------------------------------------------------
@@ -502,6 +516,10 @@ def build_router() -> APIRouter:
             metadata["doc_type"] = body.doc_type
         if body.number.strip():
             metadata["number"] = body.number.strip()
+            if not metadata["number"].isdigit():
+                # The field holds number and symbol: it replaces a symbol stored apart
+                # (e.g. from a cover sheet), which would otherwise contradict a correction.
+                metadata["symbol"] = ""
         iso = parse_date(body.date)
         if iso:
             metadata["date"] = iso
@@ -534,14 +552,19 @@ def build_router() -> APIRouter:
         out = await run(ui.kiosk.capture, s.operator.code, body.doc_id)
         if ui.live is not None:
             ui.live.mark_captured()
-        return {"page": page_view(out.page, ui.tr(request, s)), "timings": out.timings}
+        page = page_view(out.page, ui.tr(request, s)) if out.page is not None else None
+        # "sheet": a cover sheet or separator was read instead of a page (none archived)
+        return {"page": page, "sheet": out.sheet, "timings": out.timings}
 
     @r.post("/scan", tags=["pages"])
     async def scan(body: CaptureRequest, request: Request, s: Actor, ui: UiDep):
         """Scan with the document scanner: one flatbed page or the whole feeder."""
         outs = await run(ui.kiosk.scan_batch, s.operator.code, body.doc_id)
         tr = ui.tr(request, s)
-        return {"pages": [page_view(o.page, tr) for o in outs]}
+        return {
+            "pages": [page_view(o.page, tr) for o in outs if o.page is not None],
+            "sheets": [o.sheet for o in outs if o.sheet is not None],
+        }
 
     @r.put("/capture-source", tags=["pages"])
     async def capture_source(body: SourceRequest, s: Actor, ui: UiDep):
@@ -553,6 +576,8 @@ def build_router() -> APIRouter:
         out = await run(ui.kiosk.retake, page_id, s.operator.code)
         if ui.live is not None:
             ui.live.mark_captured()
+        if out.page is None:  # the flagged frame was a cover sheet shot too blurred to read
+            return {"page": None, "sheet": out.sheet}
         return {"page": page_view(out.page, ui.tr(request, s))}
 
     @r.post("/pages/{page_id}/accept", tags=["pages"])
@@ -608,7 +633,7 @@ def build_router() -> APIRouter:
         if fire:
             try:
                 res = await run(ui.kiosk.capture, s.operator.code)
-                out["captured"] = res.page["id"]
+                out["captured"] = res.page["id"] if res.page is not None else None
             except KioskError as exc:
                 ui.kiosk.events.publish("error", **exc.to_dict())
         return out

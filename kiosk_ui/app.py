@@ -23,12 +23,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from firmware.catalog import NotFound
 from firmware.errors import KioskError
+from firmware.export_service import ExportService
 from firmware.kiosk import Kiosk
 from firmware.operators import Operators
 from firmware.states import IllegalTransition
 from kiosk_ui.api import build_router
 from kiosk_ui.context import Ui, UiOptions
+from kiosk_ui.export_api import build_export_router
 from kiosk_ui.pages import build_pages
+from kiosk_ui.register_api import build_register_router
 
 log = logging.getLogger("sohoa.ui")
 STATIC = Path(__file__).parent / "static"
@@ -110,10 +113,15 @@ def _reaper(ui: Ui, stop: threading.Event) -> None:
 
 
 def create_app(
-    kiosk: Kiosk, options: UiOptions | None = None, *, operators: Operators | None = None
+    kiosk: Kiosk,
+    options: UiOptions | None = None,
+    *,
+    operators: Operators | None = None,
+    exports: ExportService | None = None,
 ) -> FastAPI:
-    """The kiosk UI for ``kiosk``; ``options`` tune idle time-out, lockout, auto-capture."""
-    ui = Ui(kiosk, options or UiOptions.from_settings(kiosk.settings.ui), operators)
+    """The kiosk UI for ``kiosk``; ``options`` tune idle time-out, lockout, auto-capture;
+    ``exports`` is the service's running export desk (else the UI makes an idle one)."""
+    ui = Ui(kiosk, options or UiOptions.from_settings(kiosk.settings.ui), operators, exports)
     stop = threading.Event()
 
     @contextlib.asynccontextmanager
@@ -153,6 +161,8 @@ def create_app(
         kiosk.pedal.set_handler(ui.on_pedal)
 
     app.include_router(build_router())
+    app.include_router(build_export_router())
+    app.include_router(build_register_router())
     app.include_router(build_pages())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Request
 
+from firmware.export_service import ExportService
 from firmware.kiosk import Kiosk
 from firmware.operators import Operators, Session
 from kiosk_ui.i18n import DEFAULT_LANG, LANGS, Translator
@@ -45,8 +46,17 @@ class UiOptions:
 
 
 class Ui:
-    def __init__(self, kiosk: Kiosk, options: UiOptions, operators: Operators | None = None):
+    def __init__(
+        self,
+        kiosk: Kiosk,
+        options: UiOptions,
+        operators: Operators | None = None,
+        exports: ExportService | None = None,
+    ):
         self.kiosk = kiosk
+        # The service passes its running export desk (hot-plug watch, purge); without one
+        # (tests, tools) the UI makes its own that reads the devices on demand.
+        self.exports = exports or ExportService.for_kiosk(kiosk)
         self.options = options
         self.operators = operators or Operators(kiosk.catalog, lockout_s=options.lockout_s)
         self.live = (

@@ -43,6 +43,29 @@ JS_MESSAGES = (
     "Top secret documents are not digitized.",
     "Date must be written as day/month/year, e.g. 10/04/2025.",
     "Auto capture is on: hold the page still",
+    # QR cover sheets and batch separators on the Scan screen
+    "Cover sheet read:",
+    "Batch separator: the next document begins",
+    # the Export screen and the status bar's USB item
+    "Waiting",
+    "Writing...",
+    "Written, checking...",
+    "Exported",
+    "Failed",
+    "Export",
+    "Select none",
+    "Select all",
+    "Exporting...",
+    "Checking the files on the USB stick...",
+    "Do not remove the USB",
+    "Safe to remove the USB",
+    "No USB stick",
+    "Registered USB stick",
+    "USB stick refused",
+    "Several USB sticks",
+    "Export finished",
+    "Every file was read back from the USB stick and checked.",
+    "The USB stick could not be ejected safely: do not remove it yet; call IT support.",
 )
 
 

@@ -73,6 +73,20 @@ QUALITY: dict[str, str] = {
     "corrupt": N_("The image is damaged: retake"),
 }
 
+#: Export preflight status (or unauthorized reason) -> short heading on the Export screen;
+#: the sentence under it (what to do next) comes from :data:`firmware.export.MESSAGES`.
+PREFLIGHT: dict[str, str] = {
+    "no_device": N_("No USB stick"),
+    "several_devices": N_("Several USB sticks"),
+    "unauthorized": N_("USB stick not registered"),
+    "foreign_interface": N_("Not a plain USB stick: refused"),
+    "read_only": N_("USB stick is write-protected"),
+    "not_enough_space": N_("Not enough space on the USB stick"),
+    "unsupported_filesystem": N_("USB stick format not supported"),
+    "mount_error": N_("USB stick cannot be opened"),
+    "ready": N_("Ready to export"),
+}
+
 
 def doc_state_label(doc: dict, tr) -> tuple[str, str]:  # noqa: ANN001 - Translator
     """(label, tone) of a document for lists; failures carry their reason."""

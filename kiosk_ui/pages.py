@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from firmware.catalog import NotFound
+from firmware.export import may_export
 from firmware.operators import Session
 from kiosk_ui import labels
 from kiosk_ui.api import (
@@ -103,7 +104,33 @@ def build_pages() -> APIRouter:
                 current = doc_view(ui.kiosk.catalog.get_document(ui.kiosk.current_doc_id), tr)
             except NotFound:
                 current = None
-        return _render(request, "home.html", s, parked=parked_documents(ui, tr), current=current)
+        return _render(
+            request,
+            "home.html",
+            s,
+            parked=parked_documents(ui, tr),
+            current=current,
+            may_export=may_export(s.operator.role),
+            export_waiting=len(ui.exports.pending()),
+        )
+
+    @r.get("/export", response_class=HTMLResponse)
+    async def export(request: Request) -> Response:
+        s = signed_in(request)
+        if isinstance(s, Response):
+            return s
+        if not may_export(s.operator.role):
+            return RedirectResponse("/", status_code=303)
+        import asyncio
+
+        from kiosk_ui.export_api import overview
+
+        ui: Ui = request.app.state.ui
+        tr = ui.tr(request, s)
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, overview, ui, tr, s.operator.code
+        )
+        return _render(request, "export.html", s, data=data)
 
     @r.get("/scan", response_class=HTMLResponse)
     async def scan(request: Request) -> Response:
@@ -215,6 +242,8 @@ def build_pages() -> APIRouter:
             "('sealed','queued','delivered','exported','purged')"
         ).fetchone()[0]
         biggest = max([row["count"] for row in rows] + [1])
+        from kiosk_ui.register_api import progress_data, type_name_for
+
         return _render(
             request,
             "progress.html",
@@ -224,6 +253,9 @@ def build_pages() -> APIRouter:
             pages=pages,
             biggest=biggest,
             total=sum(counts.values()),
+            reg=progress_data(ui),
+            type_name=type_name_for(ui.kiosk.settings.metadata.document_types, tr.lang),
+            can_import=s.operator.may("archivist"),
         )
 
     @r.get("/maintenance", response_class=HTMLResponse)

@@ -13,6 +13,9 @@ import pytest
 
 from firmware.config import Settings, load_settings
 
+# The hub fixtures (`hub`, `hub_factory`): a real hub over mTLS for any test.
+pytest_plugins = ["tests.hub_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Small frames keep the suite fast; the 12 MP path is covered by its own tests and bench.

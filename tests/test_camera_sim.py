@@ -340,3 +340,18 @@ def test_typeset_lines_never_overlap_and_stay_inside_the_margins():
                 for i, a in enumerate(boxes):
                     for b in boxes[i + 1 :]:
                         assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+
+
+def test_streamed_frames_are_the_frames_a_synchronous_render_gives():
+    """The sensor exposes the next frame ahead; the pictures must not depend on it, also
+    when the clerk lays the next document down early."""
+    streamed = SimCamera(seed=5, width=640, height=480, pages_per_doc=2, stream=True)
+    plain = SimCamera(seed=5, width=640, height=480, pages_per_doc=2, stream=False)
+    for cam in (streamed, plain):
+        cam.open()
+    for step in range(4):
+        if step == 2:
+            streamed.new_document()
+            plain.new_document()
+        a, b = streamed.capture(), plain.capture()
+        assert a.jpeg == b.jpeg and a.truth == b.truth

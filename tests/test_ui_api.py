@@ -262,3 +262,17 @@ def test_a_kiosk_without_scanner_refuses_the_scanner_source(app):
     r = client.put("/api/v1/capture-source", json={"source": "scanner"})
     assert r.status_code == 409 and r.json()["code"] == "no_such_source"
     assert "Máy quét" not in client.get("/scan").text
+
+
+def test_status_bar_shows_the_upload_queue_and_why_it_waits(app):
+    """An ordinary sealed document waits in the outbox; before enrollment the Network item
+    is off and says so in the clerk's language."""
+    from tests.test_export_routing import _review_document
+
+    kiosk = app.state.ui.kiosk
+    kiosk.seal(_review_document(kiosk, "thuong"), "1001")
+    st = signed_in(app).get("/api/v1/status").json()
+    assert st["upload_queue"] == 1
+    assert st["network"]["state"] == "off" and st["network"]["uplink"] == "not_enrolled"
+    assert "chưa đăng ký" in st["network"]["summary_vi"]
+    assert "not enrolled" in st["network"]["summary_en"]

@@ -83,7 +83,35 @@
       if (backlog) backlog.textContent = st.backlog;
       const q = $("#st-queue b");
       if (q) q.textContent = st.upload_queue == null ? "—" : st.upload_queue;
+      setNet(st.network);
+      setUsb(st.usb);
     } catch (e) { /* the next tick retries */ }
+  }
+  /* The Network item: ok / failing / paused (upload window) / off; the summary says why
+     (waiting count, last error in plain words), also on the upload queue item. */
+  const NET_MARK = { ok: "✓", failing: "✗", paused: "⏸", off: "—" };
+  function setNet(net) {
+    const li = document.getElementById("st-net");
+    if (!li || !net) return;
+    li.dataset.state = net.state;
+    li.querySelector("b").textContent = NET_MARK[net.state] || "—";
+    const why = CFG.lang === "vi" ? net.summary_vi : net.summary_en;
+    li.title = why;
+    const q = document.getElementById("st-queue");
+    if (q) q.title = why;
+  }
+  /* The USB item of the status bar: none / present / refused / several / writing / safe. */
+  const USB_MARK = { none: "—", present: "✓", refused: "✗", several: "2+", writing: "⇪", safe: "⏏" };
+  const USB_TEXT = {
+    none: "No USB stick", present: "Registered USB stick", refused: "USB stick refused",
+    several: "Several USB sticks", writing: "Do not remove the USB", safe: "Safe to remove the USB",
+  };
+  function setUsb(usb) {
+    const li = document.getElementById("st-usb");
+    if (!li || !usb) return;
+    li.dataset.state = usb.state;
+    li.querySelector("b").textContent = USB_MARK[usb.state] || "—";
+    li.title = T(USB_TEXT[usb.state] || "No USB stick") + (usb.label ? " · " + usb.label : "");
   }
   if (CFG.signedIn) {
     clock();
@@ -135,6 +163,7 @@
       try { ev = JSON.parse(m.data); } catch (e) { return; }
       if (ev.kind === "page") activity();  // the pedal counts as someone working
       if (ev.kind === "error" && ev.code) toast(CFG.lang === "vi" ? ev.message_vi : ev.message_en, "err", 6000);
+      if (ev.kind === "usb") setUsb(ev);
       listeners.forEach((fn) => fn(ev));
     };
   }
@@ -195,7 +224,7 @@
     e.preventDefault();
     try { await api("POST", `/documents/${b.dataset.resume}/resume`); location.href = "/scan"; } catch (err) { fail(err); }
   }));
-  const exportTile = $("#go-export");
+  const exportTile = $("#go-export[data-message]");
   if (exportTile) exportTile.addEventListener("click", () => toast(exportTile.dataset.message, "", 7000));
 
   // -- pages: thumbnails, viewer, reorder --------------------------------------------------
@@ -401,11 +430,33 @@
         if (ev.doc_id === pages.docId && ev.preview && ev.seq) pages.showNew(ev);
         if (ev.doc_id === pages.docId) pages.refresh().catch(() => {});
       }
+      if (ev.kind === "sheet") showSheet(ev);
       if (ev.kind === "document" && ev.doc_id === pages.docId && !finishing &&
           ["processing", "review", "failed"].includes(ev.state)) {
         location.href = `/review/${pages.docId}`;  // the pedal was held: finished
       }
     });
+
+    /* A QR cover sheet or batch separator was read (never archived as a page): the event
+     * comes before any state event of the document it closed, so the screen follows the
+     * new document instead of jumping to the review of the old one. A QR that is no
+     * usable sheet (the frame stays a page) is said once, in a toast. */
+    function showSheet(ev) {
+      const note = $("#sheet-note");
+      const vi = CFG.lang === "vi";
+      if (ev.sheet === "invalid") {
+        toast(vi ? ev.message_vi : ev.message_en, "err", 6000);
+        return;
+      }
+      note.textContent = ev.sheet === "cover"
+        ? T("Cover sheet read:") + " " + (vi ? ev.summary_vi : ev.summary_en)
+        : T("Batch separator: the next document begins");
+      note.hidden = false;  // stays until the next sheet (a toast would cover Finish)
+      if (ev.doc_id && ev.doc_id !== pages.docId) {
+        pages.docId = ev.doc_id;
+        pages.refresh().catch(() => {});
+      }
+    }
 
     document.querySelectorAll(".sources [data-source]").forEach((btn) => {
       btn.addEventListener("click", async () => {
@@ -424,10 +475,13 @@
       try {
         if (root.dataset.source === "scanner") {
           const out = await api("POST", "/scan", { doc_id: pages.docId });
-          if (out.pages.length) pages.docId = out.pages[0].doc_id;
+          // the last document the batch filled (separators in the feeder open new ones)
+          const last = out.pages.length ? out.pages[out.pages.length - 1] : null;
+          if (last) pages.docId = last.doc_id;
+          else if (out.sheets && out.sheets.length) pages.docId = out.sheets[out.sheets.length - 1].doc_id;
         } else {
           const out = await api("POST", "/capture", { doc_id: pages.docId });
-          pages.docId = out.page.doc_id;
+          pages.docId = out.page ? out.page.doc_id : out.sheet.doc_id;
         }
         await pages.refresh();
       } catch (e) { fail(e); } finally {
@@ -545,6 +599,133 @@
       }
     });
     save.dataset.label = save.textContent;
+    initRegisterBox(form, docId);
+  }
+
+  // -- register entry and selection on the review screen --------------------------------
+  function isoToShown(iso) { return iso ? iso.split("-").reverse().join("/") : ""; }
+  function initRegisterBox(form, docId) {
+    const box = $("#regbox");
+    if (!box) return;
+    let timer = 0;
+    async function lookup() {
+      const fd = new FormData(form);
+      const q = new URLSearchParams({
+        number: fd.get("number") || "", date: fd.get("date") || "",
+        doc_type: fd.get("doc_type") || "", title: fd.get("title") || "",
+      });
+      let info;
+      try { info = await api("GET", `/documents/${docId}/register?${q}`); } catch (e) { return; }
+      const warn = $("#sel-warning");
+      warn.hidden = info.selection.inside !== false;
+      warn.textContent = info.selection.message || "";
+      const list = $("#reg-candidates");
+      list.replaceChildren();
+      const chosen = (info.linked || info.chosen || {}).id;
+      const cands = info.candidates.slice();
+      const known = info.linked || info.chosen;
+      if (known && !cands.some((c) => c.entry.id === known.id)) cands.unshift({ entry: known, score: 1, exact: true });
+      $("#reg-title").hidden = cands.length === 0;
+      for (const c of cands) {
+        const e = c.entry;
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "btn";
+        b.dataset.entry = e.id;
+        b.setAttribute("aria-pressed", String(e.id === chosen));
+        b.textContent = `${e.register}: ${e.number_symbol || "—"} · ${isoToShown(e.date)} · ${e.subject || ""}`.slice(0, 120);
+        b.addEventListener("click", async () => {
+          try { await api("PUT", `/documents/${docId}/register-entry`, { entry_id: e.id }); lookup(); } catch (ex) { fail(ex); }
+        });
+        list.appendChild(b);
+      }
+      if (chosen) {
+        const none = document.createElement("button");
+        none.type = "button";
+        none.className = "btn";
+        none.textContent = box.dataset.none;
+        none.addEventListener("click", async () => {
+          try { await api("PUT", `/documents/${docId}/register-entry`, { entry_id: null }); lookup(); } catch (ex) { fail(ex); }
+        });
+        list.appendChild(none);
+      }
+      box.hidden = warn.hidden && cands.length === 0;
+    }
+    const later = () => { clearTimeout(timer); timer = setTimeout(lookup, 400); };
+    form.addEventListener("input", later);
+    form.addEventListener("change", later);
+    lookup();
+  }
+
+  // -- progress screen: register import -------------------------------------------------
+  function initProgress() {
+    const root = $("#import");
+    if (!root) return;
+    let direction = "in";
+    $$(".btn.dir", root).forEach((b) => b.addEventListener("click", () => {
+      direction = b.dataset.direction;
+      $$(".btn.dir", root).forEach((o) => o.setAttribute("aria-pressed", String(o === b)));
+    }));
+    const files = $("#import-files");
+    async function listFiles() {
+      let found = [];
+      try { found = await api("GET", "/register/sources"); } catch (e) { fail(e); return; }
+      files.replaceChildren();
+      if (!found.length) {
+        const li = document.createElement("li");
+        li.className = "empty";
+        li.textContent = root.dataset.none;
+        files.appendChild(li);
+      }
+      for (const f of found) {
+        const li = document.createElement("li");
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "btn";
+        b.dataset.source = f.id;
+        b.textContent = (f.where === "usb" ? "USB " + f.label + ": " : "") + f.name;
+        const size = document.createElement("small");
+        size.textContent = Math.max(1, Math.round(f.size / 1024)) + " KB";
+        b.appendChild(size);
+        b.addEventListener("click", () => start(f.id));
+        li.appendChild(b);
+        files.appendChild(li);
+      }
+    }
+    async function start(source) {
+      let job;
+      try { job = await api("POST", "/register/import", { source, direction }); } catch (e) { fail(e); return; }
+      $("#import-status").hidden = false;
+      $("#import-rejected").replaceChildren();
+      $("#import-done").hidden = true;
+      $$("button", files).forEach((b) => { b.disabled = true; });
+      const bar = $("#import-bar");
+      const phase = $("#import-phase");
+      for (;;) {
+        if (job.state === "running") {
+          phase.className = "notice work";
+          phase.textContent = root.dataset[job.phase === "write" ? "writing" : job.phase === "read" ? "reading" : "copy"];
+          if (job.total) { bar.max = job.total; bar.value = job.done; }
+          await new Promise((r) => setTimeout(r, 400));
+          try { job = await api("GET", `/register/import/${job.id}`); } catch (e) { fail(e); return; }
+          continue;
+        }
+        break;
+      }
+      bar.max = 1; bar.value = job.state === "done" ? 1 : 0;
+      phase.className = "notice " + (job.state === "done" ? (job.rejected && job.rejected.length ? "warn" : "ok") : "err");
+      phase.textContent = job.message || "";
+      for (const r of job.rejected || []) {
+        const li = document.createElement("li");
+        li.textContent = `${r.line}: ${r.reason}`;
+        $("#import-rejected").appendChild(li);
+      }
+      $$("button", files).forEach((b) => { b.disabled = false; });
+      $("#import-done").hidden = job.state !== "done";
+    }
+    $("#import-refresh").addEventListener("click", listFiles);
+    $("#import-done").addEventListener("click", () => location.reload());
+    listFiles();
   }
 
   function initDocument() {
@@ -656,6 +837,199 @@
   }
   window.sohoaToneWord = toneWord;  // exposed for the keyboard tests
 
-  const inits = { signin: initSignin, scan: initScan, review: initReview, document: initDocument };
+  // -- export screen -------------------------------------------------------------------
+  function initExport() {
+    const data = JSON.parse($("#export-data").textContent);
+    const startBtn = $("#export-start");
+    const cancelBtn = $("#export-cancel");
+    const stick = $("#stick");
+    const errBox = $("#export-error");
+    const FILE_TEXT = {
+      waiting: "Waiting", writing: "Writing...", written: "Written, checking...",
+      verified: "Exported", failed: "Failed",
+    };
+    let job = data.job;
+    let preflight = data.preflight;
+    const running = () => job && ["starting", "running", "verifying"].includes(job.state);
+    const picked = () => $$("#export-docs input[name=doc]:checked").map((i) => i.value);
+    const row = (id) => $(`#export-docs li[data-doc="${id}"]`);
+
+    function showStick(pf) {
+      preflight = pf;
+      if (!pf) return;
+      stick.dataset.status = pf.status;
+      stick.dataset.reason = pf.reason;
+      $("#stick-title").textContent = pf.title;
+      $("#stick-msg").textContent = pf.message;
+    }
+    function setFile(id, state, done, total) {
+      const li = row(id);
+      if (!li) return;
+      li.dataset.state = state;
+      const bar = $("progress", li);
+      if (total) bar.max = Math.max(total, 1);
+      if (done !== undefined) bar.value = state === "verified" || state === "written" ? bar.max : Math.min(done, bar.max);
+      if (state === "waiting") bar.value = 0;
+      $(".file-label", li).textContent = T(FILE_TEXT[state] || state);
+    }
+    function render() {
+      const busy = running();
+      const finished = Boolean(job && job.state === "done");
+      const n = picked().length;
+      startBtn.hidden = busy || finished;
+      startBtn.disabled = busy || !n || !(preflight && preflight.ready) || !data.recipients.ok;
+      startBtn.textContent = T("Export") + (n ? ` (${n})` : "");
+      cancelBtn.hidden = !busy;
+      $$("#export-docs input[name=doc]").forEach((i) => { i.disabled = busy || finished; });
+      const allBtn = $("#select-all");
+      if (allBtn) allBtn.disabled = busy || finished;
+      const stuck = finished && !job.safe_to_remove;  // exported, but the eject failed
+      $("#donotremove").hidden = !(busy || stuck);
+      $("#safe").hidden = !(job && job.safe_to_remove && ["done", "cancelled"].includes(job.state));
+      $("#overall").hidden = !job;
+      errBox.hidden = !(job && job.error);
+      if (job && job.error) errBox.textContent = job.error.message;
+      if (busy) {
+        stick.dataset.status = "busy";
+        $("#stick-title").textContent = job.state === "verifying" ? T("Checking the files on the USB stick...") : T("Exporting...");
+        $("#stick-msg").textContent = T("Do not remove the USB");
+      } else if (finished) {
+        stick.dataset.status = "ready";
+        $("#stick-title").textContent = T("Export finished");
+        $("#stick-msg").textContent = stuck
+          ? T("The USB stick could not be ejected safely: do not remove it yet; call IT support.")
+          : T("Every file was read back from the USB stick and checked.");
+      } else if (preflight) showStick(preflight);
+      if (job) {
+        $("#overall-bar").max = Math.max(job.bytes_total, 1);
+        $("#overall-bar").value = job.state === "done" ? $("#overall-bar").max : job.bytes_done;
+        const done = job.documents.filter((d) => ["written", "verified"].includes(d.state)).length;
+        $("#overall-text").textContent = job.state === "done"
+          ? T("Exported") + `: ${job.exported.length}/${job.documents.length}`
+          : `${done}/${job.documents.length}`;
+        job.documents.forEach((d) => setFile(d.id, d.state, d.bytes_done, d.bytes_total));
+      }
+    }
+    let pfSeq = 0;
+    async function refreshPreflight() {
+      if (running() || (job && job.state === "done")) return;
+      const ids = picked();
+      const q = ids.map((id) => "doc=" + encodeURIComponent(id)).join("&");
+      const mine = ++pfSeq;  // answers can overtake each other: only the latest counts
+      try {
+        const pf = await api("GET", "/export/preflight" + (q ? "?" + q : ""));
+        if (mine === pfSeq) showStick(pf);
+      } catch (e) { if (mine === pfSeq) fail(e); }
+      render();
+    }
+    /* A job read from the server may be older than the events already shown: a file
+     * never goes back from written to writing while the same export runs. */
+    const RANK = { waiting: 0, writing: 1, written: 2, verified: 3, failed: 3 };
+    function mergeJob(fresh) {
+      if (fresh && job && fresh.state !== "failed" && fresh.state !== "cancelled" &&
+          (!job.export_id || job.export_id === fresh.export_id)) {
+        fresh.documents.forEach((d) => {
+          const old = job.documents.find((x) => x.id === d.id);
+          if (old && RANK[old.state] > RANK[d.state]) Object.assign(d, { state: old.state, bytes_done: old.bytes_done, bytes_total: old.bytes_total });
+        });
+        fresh.bytes_done = Math.max(fresh.bytes_done, job.bytes_done);
+      }
+      job = fresh;
+    }
+    async function refreshJob() {
+      try { mergeJob(await api("GET", "/export/job")); } catch (e) { return; }
+      render();
+      if (!running()) refreshPreflight();
+    }
+    let pfTimer = 0;
+    $$("#export-docs input[name=doc]").forEach((i) => i.addEventListener("change", () => {
+      render();
+      clearTimeout(pfTimer);
+      pfTimer = setTimeout(refreshPreflight, 300);
+    }));
+    const all = $("#select-all");
+    if (all) all.addEventListener("click", () => {
+      const on = all.dataset.all !== "1";
+      $$("#export-docs input[name=doc]").forEach((i) => { i.checked = on; });
+      all.dataset.all = on ? "1" : "";
+      all.textContent = on ? T("Select none") : T("Select all");
+      render();
+      refreshPreflight();
+    });
+    startBtn.addEventListener("click", async () => {
+      startBtn.disabled = true;
+      // Until the server answers, events of this export already update the rows.
+      job = {
+        export_id: "", state: "starting", error: null, safe_to_remove: false, exported: [],
+        purged: [], bytes_done: 0, bytes_total: 0,
+        documents: picked().map((id) => ({ id, state: "waiting", bytes_done: 0, bytes_total: 0 })),
+      };
+      try {
+        mergeJob(await api("POST", "/export/start", { doc_ids: picked() }));
+      } catch (e) {
+        job = null;
+        fail(e);
+        await refreshPreflight();
+        return;
+      }
+      render();
+    });
+    cancelBtn.addEventListener("click", async () => {
+      try { job = await api("POST", "/export/cancel"); render(); } catch (e) { fail(e); }
+    });
+    $$("[data-sim]").forEach((b) => b.addEventListener("click", async () => {
+      try {
+        await api("PUT", "/export/sim-stick", { stick: b.dataset.sim });
+        if (job && !running()) { location.reload(); return; }
+        await refreshPreflight();
+      } catch (e) { fail(e); }
+    }));
+    onEvent((ev) => {
+      if (ev.kind === "usb") {
+        if (ev.action === "remove" && job && !running()) { location.reload(); return; }
+        if (ev.action === "export") { refreshJob(); return; }
+        refreshPreflight();
+      }
+      if (ev.kind !== "export" || !job) return;
+      if (ev.phase === "start" && (!job.export_id || job.state === "starting")) {
+        job.export_id = ev.export_id;
+        job.state = "running";
+      }
+      if (ev.export_id !== job.export_id) return;
+      job.bytes_done = ev.bytes_done;
+      job.bytes_total = ev.bytes_total;
+      if (ev.phase === "writing" && ev.doc_id) {
+        const d = job.documents.find((x) => x.id === ev.doc_id);
+        if (d) {
+          d.state = ev.doc_state || "writing";
+          d.bytes_done = ev.doc_bytes_done;
+          if (d.state === "written") d.bytes_total = ev.doc_bytes_done;
+        }
+      }
+      if (ev.phase === "verifying") job.state = "verifying";
+      if (ev.phase === "done" || ev.phase === "failed") { refreshJob(); return; }
+      render();
+    });
+    setInterval(() => { if (running()) refreshJob(); }, 2000);
+    // A hot-plug event can be missed (the event stream reconnecting): the stick at a glance
+    // (no mount) is compared every few seconds and a change checks the stick again.
+    let usbSeen = null;
+    setInterval(async () => {
+      if (running()) return;
+      try {
+        const u = (await api("GET", "/status")).usb || {};
+        const key = [u.state, u.count, u.serial].join("|");
+        if (usbSeen !== null && key !== usbSeen) refreshPreflight();
+        usbSeen = key;
+      } catch (e) { /* the next tick retries */ }
+    }, 3000);
+    render();
+    if (!running() && preflight === null) refreshPreflight();
+  }
+
+  const inits = {
+    signin: initSignin, scan: initScan, review: initReview, document: initDocument, export: initExport,
+    progress: initProgress,
+  };
   if (inits[screen]) inits[screen]();
 })();

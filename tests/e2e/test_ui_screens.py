@@ -120,8 +120,41 @@ def test_every_screen_fits_1024x600_with_big_targets_and_small_weight(live, seed
     print("page weights (bytes):", weights)
 
 
-def test_export_is_shown_as_not_available_with_the_reason(live, page):
+def test_export_tile_tells_a_clerk_it_is_for_archivists(live, page):
     sign_in(page, live.url)
     page.click("#go-export", force=True)  # aria-disabled: Playwright would wait
-    assert "USB bảo mật" in page.inner_text("#toast")
+    assert "Chỉ cán bộ lưu trữ mới được xuất tài liệu mật" in page.inner_text("#toast")
     assert page.url == live.url + "/"
+
+
+def test_progress_against_the_register_and_an_import_from_usb_fit_the_screen(live, seeded, page):
+    """Demo registers (with the sealed demo documents matched), then an archivist imports
+    a register from a USB stick by touch: progress bar, report with the rejected row."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    from registerkit import sample_rows, write_csv
+
+    from drivers.usb.sim import create_stick
+    from firmware.register.demo import seed_demo_register
+
+    k = live.kiosk
+    seed_demo_register(k)
+    stick = create_stick(k.paths.root / "usb-sim", "e2e-stick", serial="E2E1")
+    rows = sample_rows(3000, start=9000)
+    rows.append([1, "1-CV/TU", "31/04/2021", "Tỉnh ủy", "V/v ngày sai", "", ""])
+    write_csv(stick.root / "so-den-bo-sung.csv", rows)
+    sign_in(page, live.url, "2001", "2468")
+    page.goto(live.url + "/progress")
+    assert "văn bản đến" in page.inner_text("#reg-summary")
+    assert "văn bản đi đã được số hóa" in page.inner_text("#reg-summary")
+    page.wait_for_selector("#import-files [data-source='usb/e2e-stick/so-den-bo-sung.csv']")
+    check_screen(page, "11-progress")
+    page.click("#import-files [data-source='usb/e2e-stick/so-den-bo-sung.csv']")
+    page.wait_for_selector("#import-done:not([hidden])", timeout=60000)
+    assert "Đã nhập 3000 dòng" in page.inner_text("#import-phase")
+    assert "Ngày không có thật: 31/04/2021" in page.inner_text("#import-rejected")
+    check_screen(page, "14-progress-import")
+    page.click("#import-done")
+    page.wait_for_selector("[data-register]")
+    assert "so-den-bo-sung" in page.inner_text("#progress")

@@ -62,6 +62,7 @@ class LiveKiosk:
     url: str
     server: Any
     thread: threading.Thread
+    exports: Any = None
 
     def press_pedal(self, hold_s: float = 0.08) -> None:
         pin = self.kiosk.pedal.pin
@@ -72,16 +73,29 @@ class LiveKiosk:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if self.exports is not None:
+            self.exports.stop()
         self.kiosk.stop()
 
 
-def start_live_kiosk(tmp: Path, *, seed: int = 3, **options: Any) -> LiveKiosk:
+def start_live_kiosk(
+    tmp: Path,
+    *,
+    seed: int = 3,
+    export: dict[str, Any] | None = None,
+    ocr_workers: int = 2,
+    **options: Any,
+) -> LiveKiosk:
+    """``export``: ``[export]`` settings; the export desk watches its simulated sticks.
+    ``ocr_workers``: 2 lets the tests finish sooner; benchmarks use the product's 1."""
     import uvicorn
 
     from drivers.camera.sim import SimCamera
     from drivers.leds import open_leds
     from drivers.pedal import open_pedal
+    from drivers.usb.sim import SimBackend
     from firmware.config import load_settings
+    from firmware.export_service import ExportService
     from firmware.kiosk import Kiosk
     from kiosk_ui.app import create_app
     from kiosk_ui.context import UiOptions
@@ -91,7 +105,8 @@ def start_live_kiosk(tmp: Path, *, seed: int = 3, **options: Any) -> LiveKiosk:
         data_dir=str(tmp),
         pedal={"backend": "mock", "pin": PEDAL_PIN},
         leds={"backend": "mock", **LED_PINS},
-        ocr={"workers": 2},
+        ocr={"workers": ocr_workers},
+        **({"export": export} if export else {}),
     )
     kiosk = Kiosk(
         settings,
@@ -100,7 +115,11 @@ def start_live_kiosk(tmp: Path, *, seed: int = 3, **options: Any) -> LiveKiosk:
         leds=open_leds(settings.leds),
     )
     kiosk.start()
-    app = create_app(kiosk, UiOptions(**options))
+    exports = ExportService.for_kiosk(kiosk)
+    if exports.exporter.config.backend == "sim":  # hot-plug seen within 0.1 s
+        exports.exporter.backend = SimBackend(exports.exporter.sim_dir, poll_s=0.1)
+    exports.start()
+    app = create_app(kiosk, UiOptions(**options), exports=exports)
     ops = app.state.ui.operators
     for code, name, role, pin in OPERATORS:
         ops.add(code, name, role, pin, "test")
@@ -116,7 +135,7 @@ def start_live_kiosk(tmp: Path, *, seed: int = 3, **options: Any) -> LiveKiosk:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return LiveKiosk(kiosk, app, f"http://127.0.0.1:{port}", server, thread)
+    return LiveKiosk(kiosk, app, f"http://127.0.0.1:{port}", server, thread, exports)
 
 
 def sign_in(page: Any, base: str, code: str = "1001", pin: str = "1234") -> None:
