@@ -930,6 +930,11 @@ class Kiosk:
         return f"Tài liệu số hóa {created:%d/%m/%Y %H:%M}"
 
     # -- status -------------------------------------------------------------------------
+    @property
+    def capturing(self) -> bool:
+        """A capture or scan is under way (its frame is being stored and previewed)."""
+        return self._capture_lock.locked()
+
     def status(self) -> dict[str, Any]:
         cam = self.camera
         return {

@@ -60,7 +60,7 @@ class Ui:
         self.options = options
         self.operators = operators or Operators(kiosk.catalog, lockout_s=options.lockout_s)
         self.live = (
-            LiveView(kiosk.camera, auto_capture=options.auto_capture)
+            LiveView(kiosk.camera, auto_capture=options.auto_capture, busy=lambda: kiosk.capturing)
             if kiosk.camera is not None
             else None
         )

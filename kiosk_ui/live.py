@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,9 +61,18 @@ class LiveFrame:
 class LiveView:
     """Grabs a preview frame, detects the page, remembers the last frame for its JPEG."""
 
-    def __init__(self, camera: Any, *, auto_capture: bool = False):
+    def __init__(
+        self,
+        camera: Any,
+        *,
+        auto_capture: bool = False,
+        busy: Callable[[], bool] | None = None,
+    ):
         self.camera = camera
         self.auto_capture = auto_capture
+        # While a page is being captured the view shows the last frame: the clerk is turning
+        # the page, and the CPU goes to the capture's preview (pedal-to-thumbnail budget).
+        self.busy = busy
         self._lock = threading.Lock()
         self._seq = 0
         self.last: LiveFrame | None = None
@@ -86,6 +96,8 @@ class LiveView:
 
     def tick(self) -> tuple[LiveFrame, bool]:
         """One poll: (frame, whether auto-capture should take a page now)."""
+        if self.busy is not None and self.last is not None and self.busy():
+            return self.last, False
         with self._lock:
             self._seq += 1
             try:
