@@ -376,10 +376,11 @@ class UplinkConfig(_Section):
         'midnight, e.g. "18:00-07:00"); empty = any time.',
     )
     retention_days: int = Field(
-        0,
+        30,
         ge=0,
-        description="Days the local copy of a delivered document is kept; 0 = removed as "
-        "soon as the hub's receipt is verified (the catalog row, metadata and audit stay).",
+        description="Days the local copy of a delivered document is kept (the clerk can still "
+        "open recent PDFs on the kiosk); 0 = removed as soon as the hub's receipt is "
+        "verified. The catalog row, metadata and audit always stay.",
     )
     backoff_base_s: float = Field(
         5, gt=0, le=3600, description="First wait after a failed upload (doubled each time)."

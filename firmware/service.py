@@ -146,6 +146,12 @@ def run_service(settings: Settings, demo: bool = False) -> int:
         from firmware.devices import watch_scanners
 
         scanner_watch = watch_scanners(kiosk, settings)
+    demo_hub = None
+    if demo:  # a hub in the demo process, so ordinary documents are delivered for real
+        from firmware.demo_hub import start_for_demo
+
+        demo_hub, hub_line = start_for_demo(kiosk)
+        print(hub_line, flush=True)
     uplink = start_uplink(kiosk)
     if demo:
         threading.Thread(target=seed_demo, args=(kiosk,), daemon=True).start()
@@ -162,6 +168,8 @@ def run_service(settings: Settings, demo: bool = False) -> int:
         if scanner_watch is not None:
             scanner_watch.stop()
         uplink.stop()
+        if demo_hub is not None:
+            demo_hub.stop()
         exports.stop()
         sd_notify("STOPPING=1")
         kiosk.stop()

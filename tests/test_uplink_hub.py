@@ -83,6 +83,7 @@ def _settings(make_settings, hub_url: str, **uplink: Any):
         "backoff_max_s": 0.5,
         "connect_timeout_s": 3,
         "io_timeout_s": 5,
+        "retention_days": 0,  # purge at once: delivery then purge is checked
     }
     return make_settings(kiosk_id=KIOSK, uplink={**base, **uplink})
 
@@ -259,7 +260,7 @@ def test_kiosk_killed_mid_upload_and_restarted(hub, kiosk, tmp_path):
         conf.write_text(
             f'data_dir = "{kiosk.paths.root}"\nkiosk_id = "{KIOSK}"\n[uplink]\n'
             f'hub_url = "{proxy.url}"\nchunk_kb = 32\nbackoff_base_s = 0.05\n'
-            "backoff_max_s = 0.5\nio_timeout_s = 5\n"
+            "backoff_max_s = 0.5\nio_timeout_s = 5\nretention_days = 0\n"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOHOA_")}
         proc = subprocess.Popen(

@@ -168,7 +168,13 @@ def test_status_says_not_enrolled_while_documents_wait(box, make_settings):
 
 # -- worker against the in-process hub --------------------------------------------------------
 def _worker(cat, paths, make_settings, hub, **uplink):
-    uplink = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "chunk_kb": 16, **uplink}
+    uplink = {
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.05,
+        "chunk_kb": 16,
+        "retention_days": 0,
+        **uplink,
+    }
     settings = make_settings(kiosk_id="kiosk-7", uplink=uplink)
     return UplinkWorker(cat, paths, settings, transport=hub.transport(), rng=random.Random(1))
 
