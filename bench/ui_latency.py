@@ -92,6 +92,7 @@ def main() -> int:
     print(row("  of which: press -> core event", server, 0.5))
     print(row("home screen first paint", paints, 1.0))
     print("  the pedal press includes the 30 ms debounce and release of the mock pin")
+    print("  each press, in order: " + " ".join(f"{v:.2f}" for v in latencies))
     return 0
 
 

@@ -58,6 +58,11 @@ def init_worker(tessdata: str, languages: str) -> None:
     _ENGINE = Engine(tessdata, languages)
 
 
+def warm_up() -> int:
+    """A no-op job: makes the pool start its worker (imports, Tesseract engine) now."""
+    return os.getpid()
+
+
 def _trim_heap() -> None:
     """Give freed page buffers back to the OS: a worker idles between pages, and on a 2 GB
     Pi the browser needs that memory more than glibc's free lists do."""

@@ -126,6 +126,7 @@ def run_service(settings: Settings, demo: bool = False) -> int:
     for dev, problem in problems.items():
         kiosk.catalog.audit("system", "device.unavailable", device=dev, error=problem)
     kiosk.start()
+    kiosk.warm_up()
     if demo:
         from firmware.demo_export import prepare
 

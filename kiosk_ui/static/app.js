@@ -273,10 +273,15 @@
       const frag = document.createDocumentFragment();
       pages.forEach((p) => {
         let li = old.get(p.id);
-        if (!li || li.dataset.version !== p.version || li.dataset.state !== p.state) {
+        if (!li || li.dataset.version !== p.version) {
           const fresh = !li;
           li = thumbHtml(p);
           if (fresh) li.classList.add("fresh");
+        } else if (li.dataset.state !== p.state || li.dataset.ok !== (p.ok ? "yes" : "no")) {
+          // Same picture, new state (OCR went on): update the badge, keep the image.
+          li.dataset.state = p.state;
+          li.dataset.ok = p.ok ? "yes" : "no";
+          li.querySelector(".badge").textContent = p.state === "rejected" || p.ok === false ? "!" : "✓";
         }
         frag.append(li);
       });
@@ -294,6 +299,7 @@
       const li = thumbHtml({ id: ev.page_id, seq: ev.seq, state: ev.state, ok, version: "new" });
       li.classList.add("fresh");
       this.list.append(li);
+      li.scrollIntoView({ block: "nearest" });  // the newest page is always in sight
     }
     order() { return this.pages.map((p) => p.id); }
     async move(id, to) {

@@ -115,6 +115,7 @@ def start_live_kiosk(
         leds=open_leds(settings.leds),
     )
     kiosk.start()
+    kiosk.warm_up()  # as the service does
     exports = ExportService.for_kiosk(kiosk)
     if exports.exporter.config.backend == "sim":  # hot-plug seen within 0.1 s
         exports.exporter.backend = SimBackend(exports.exporter.sim_dir, poll_s=0.1)
