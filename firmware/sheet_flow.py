@@ -69,6 +69,8 @@ def check_frame(
         return SheetCheck(None, 0.0)
     read = read_sheet(jpeg, types=kiosk.settings.metadata.document_types)
     seconds = read.found.seconds
+    if is_enrollment_code(read.found.text):
+        return SheetCheck(enroll_by_camera(kiosk, read.found.text or "", actor, doc_id), seconds)
     if read.error is not None:
         _report_unusable(kiosk, read.error, actor, doc_id, jpeg, read.found.text or "")
         return SheetCheck(None, seconds)
@@ -111,6 +113,49 @@ def check_frame(
         seconds=seconds,
     )
     return SheetCheck(outcome, seconds)
+
+
+def is_enrollment_code(text: str | None) -> bool:
+    from provisioning.schemas import ENROLL_URI_SCHEME
+
+    return bool(text) and text.strip().lower().startswith(ENROLL_URI_SCHEME + ":")
+
+
+def enroll_by_camera(kiosk: Kiosk, text: str, actor: str, doc_id: str) -> CaptureOutcome:
+    """The hub's enrollment QR (sent by provincial IT) shown to the camera: the kiosk
+    enrolls with the real client (CA pinned by the code) and the frame is no page. A kiosk
+    already enrolled says so and changes nothing; a refused code raises with the reason."""
+    from firmware.kiosk import CaptureOutcome
+    from firmware.uplink.identity import enroll, load_identity
+    from firmware.uplink.qr import parse_enroll_uri
+
+    ident = load_identity(kiosk.paths)
+    if ident is not None:
+        info: dict[str, Any] = {
+            "kind": "enrollment",
+            "doc_id": doc_id,
+            "already": True,
+            "hub": ident.hub_url,
+        }
+        kiosk.catalog.audit(actor, "enroll.qr_ignored", doc_id, reason="already enrolled")
+    else:
+        try:
+            ident = enroll(
+                kiosk.paths,
+                kiosk.settings.kiosk_id,
+                parse_enroll_uri(text),
+                catalog=kiosk.catalog,
+                actor=actor,
+            )
+        except KioskError as exc:
+            kiosk.catalog.audit(actor, "enroll.refused", doc_id, code=exc.code, error=str(exc))
+            kiosk.events.publish("sheet", sheet="invalid", doc_id=doc_id, **exc.to_dict())
+            raise
+        info = {"kind": "enrollment", "doc_id": doc_id, "already": False, "hub": ident.hub_url}
+    kiosk.events.publish(
+        "sheet", **{k: v for k, v in info.items() if k != "kind"}, sheet="enrolled"
+    )
+    return CaptureOutcome(None, {}, None, {}, sheet=info)
 
 
 def _report_unusable(

@@ -454,6 +454,10 @@
         toast(vi ? ev.message_vi : ev.message_en, "err", 6000);
         return;
       }
+      if (ev.sheet === "enrolled") {  // the hub's enrollment QR, shown by IT's request
+        toast((ev.already ? T("This kiosk is already enrolled with the hub") : T("Enrolled with the hub")) + ": " + ev.hub, "", 8000);
+        return;
+      }
       note.textContent = ev.sheet === "cover"
         ? T("Cover sheet read:") + " " + (vi ? ev.summary_vi : ev.summary_en)
         : T("Batch separator: the next document begins");
