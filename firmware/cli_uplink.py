@@ -103,6 +103,7 @@ def _line(row: dict[str, Any], reason: dict[str, Any] | None) -> str:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
+    from firmware.uplink.identity import load_identity
     from firmware.uplink.outbox import Outbox
     from firmware.uplink.status import blocking_reason, row_reason, uplink_status
 
@@ -130,7 +131,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
             return 0
         if args.action == "send":
             return _send(settings, paths, catalog, args)
-        blocked = blocking_reason(paths, settings.uplink)
+        blocked = blocking_reason(settings.uplink, load_identity(paths))
         rows = box.rows()
         items = []
         for row in rows:

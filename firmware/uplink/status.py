@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from firmware.paths import DataPaths
-from firmware.uplink.identity import load_identity
+from firmware.uplink.identity import Identity, load_identity
 from firmware.uplink.outbox import Outbox
 
 if TYPE_CHECKING:
@@ -48,10 +48,11 @@ def row_reason(row: dict[str, Any], blocked: dict[str, str] | None) -> dict[str,
     }
 
 
-def blocking_reason(paths: DataPaths, cfg: UplinkConfig) -> dict[str, str] | None:
+def blocking_reason(cfg: UplinkConfig, ident: Identity | None) -> dict[str, str] | None:
+    """Why nothing is sent at all: switched off, or no identity (``load_identity``)."""
     if not cfg.enabled:
         return DISABLED
-    if load_identity(paths) is None:
+    if ident is None:
         return NOT_ENROLLED
     return None
 
@@ -65,8 +66,8 @@ def uplink_status(
     """``Kiosk.status()["uplink"]``: counts, last success, last error, a one-line summary."""
     box = Outbox(catalog)
     counts = box.counts()
-    blocked = blocking_reason(paths, cfg)
-    ident = load_identity(paths)
+    ident = load_identity(paths)  # read once: the status bar asks every few seconds
+    blocked = blocking_reason(cfg, ident)
     last_error: dict[str, Any] | None = None
     if worker is not None and worker.last_error is not None:
         last_error = dict(worker.last_error)
