@@ -158,6 +158,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
             return 0
         print(status["summary_vi"])
         print(status["summary_en"])
+        if status["last_success"]:
+            print(f"Gửi thành công lần cuối / last delivery: {status['last_success']}")
         for row, item in zip(rows, items, strict=True):
             print(_line(row, item["reason"]))
         return 0

@@ -46,6 +46,8 @@ JS_MESSAGES = (
     # QR cover sheets and batch separators on the Scan screen
     "Cover sheet read:",
     "Batch separator: the next document begins",
+    # the status bar's Network item
+    "Last delivery:",
     # the hub's enrollment QR shown to the camera
     "Enrolled with the hub",
     "This kiosk is already enrolled with the hub",

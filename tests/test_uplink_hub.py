@@ -283,6 +283,9 @@ def test_kiosk_killed_mid_upload_and_restarted(hub, kiosk, tmp_path):
     assert_delivered_once(kiosk, hub, docs)
     r = run_sohoa(["--config", str(conf), "queue", "--json"])
     assert r.returncode == 0 and '"delivered": 2' in r.stdout
+    r = run_sohoa(["--config", str(conf), "queue"])  # in words, with the last delivery
+    assert r.returncode == 0 and "Đã gửi hết tài liệu." in r.stdout
+    assert "last delivery: 20" in r.stdout
 
 
 class _FlakyStore:

@@ -95,7 +95,11 @@
     if (!li || !net) return;
     li.dataset.state = net.state;
     li.querySelector("b").textContent = NET_MARK[net.state] || "—";
-    const why = CFG.lang === "vi" ? net.summary_vi : net.summary_en;
+    let why = CFG.lang === "vi" ? net.summary_vi : net.summary_en;
+    if (net.last_success) {
+      const at = new Date(net.last_success).toLocaleString(CFG.lang === "vi" ? "vi-VN" : "en-GB");
+      why += " " + T("Last delivery:") + " " + at;
+    }
     li.title = why;
     const q = document.getElementById("st-queue");
     if (q) q.title = why;
