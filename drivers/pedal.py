@@ -8,7 +8,10 @@ Semantics (the same for every backend, because the clerk's foot does not know th
   hold time is reached (the clerk feels the beep and lifts the foot), and *no* PRESS on the
   release that follows;
 * contact chatter is not a press: a release followed by a new press within ``bounce_s`` is the
-  same press, and a press shorter than ``bounce_s`` is noise on the wire.
+  same press, and a press shorter than ``bounce_s`` is noise on the wire;
+* the moment a new press begins -> :attr:`PedalEvent.DOWN`, an early notice and not a
+  command: it is followed by PRESS, by LONG_PRESS, or by nothing (noise). The kiosk exposes
+  the still then, so the clerk's hold time is not added to the wait for the thumbnail.
 
 Backends:
 
@@ -64,6 +67,7 @@ Handler = Callable[["PedalEvent"], None]
 
 
 class PedalEvent(enum.Enum):
+    DOWN = "down"
     PRESS = "press"
     LONG_PRESS = "long_press"
 
@@ -104,6 +108,12 @@ class PressClassifier:
     def pressed(self) -> bool:
         """True while the pedal is down (a chatter gap still counts as down)."""
         return self._pressed_at is not None and self._released_at is None
+
+    def starts_press(self, t: float) -> bool:
+        """Whether a down edge at ``t`` begins a new press (not chatter, not a repeat)."""
+        if self._pressed_at is None:
+            return True
+        return self._released_at is not None and t - self._released_at >= self.bounce_s
 
     def down(self, t: float) -> PedalEvent | None:
         if self._pressed_at is None:
@@ -239,7 +249,7 @@ class GpioPedal:
         self._button.close()
 
     def _on_pressed(self) -> None:
-        self._step(self._classifier.down)
+        self._step(self._classifier.down, down=True)
 
     def _on_released(self) -> None:
         self._step(self._classifier.up)
@@ -247,11 +257,12 @@ class GpioPedal:
     def _on_held(self) -> None:
         self._step(self._classifier.poll)
 
-    def _step(self, edge: Callable[[float], PedalEvent | None]) -> None:
+    def _step(self, edge: Callable[[float], PedalEvent | None], *, down: bool = False) -> None:
         with self._lock:
             if self._closed:
                 return
             now = time.monotonic()
+            begins = down and self._classifier.starts_press(now)
             event = edge(now)
             self._cancel_timer()
             if not self._classifier.pressed:
@@ -262,7 +273,9 @@ class GpioPedal:
                     self._timer = threading.Timer(max(0.0, due - now), self._on_held)
                     self._timer.daemon = True
                     self._timer.start()
-        self._emit(event)
+        self._emit(event)  # a previous press settled late comes first
+        if begins:
+            self._emit(PedalEvent.DOWN)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -359,14 +372,18 @@ class HidPedal:
         with self._lock:
             self._clock_offset = event.timestamp() - time.monotonic()
             result: PedalEvent | None = None
+            begins = False
             if event.type == self._evdev.ecodes.EV_KEY and event.code == self._code:
                 if event.value == 1:
+                    begins = self._classifier.starts_press(event.timestamp())
                     result = self._classifier.down(event.timestamp())
                 elif event.value == 0:
                     result = self._classifier.up(event.timestamp())
                 else:  # autorepeat while held: a free clock tick
                     result = self._classifier.poll(event.timestamp())
         self._emit(result)
+        if begins:
+            self._emit(PedalEvent.DOWN)
 
     def _handle_tick(self) -> None:
         """No event arrived before the classifier's deadline: advance its clock."""

@@ -8,6 +8,7 @@ come from the kiosk service process (workers only compute), under one lock.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -282,7 +283,17 @@ class Catalog:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
         with self._conns_lock:
-            self._conns.append((threading.current_thread(), conn))
+            # Short-lived threads (the pedal's release timer, a request's worker) each get
+            # a connection; those of finished threads are closed here, not kept for ever.
+            alive = []
+            for thread, old in self._conns:
+                if thread.is_alive():
+                    alive.append((thread, old))
+                else:
+                    with contextlib.suppress(sqlite3.Error):
+                        old.close()
+            alive.append((threading.current_thread(), conn))
+            self._conns = alive
         return conn
 
     @property
@@ -520,12 +531,20 @@ class Catalog:
             self._append_audit(actor, "document.create", doc_id, None, {"source": source})
         return self.get_document(doc_id)
 
+    def _by_id(self, table: str, row_id: str) -> dict[str, Any] | None:
+        """One row by primary key in a single query (sqlite-utils' ``Table.get`` reads the
+        schema first; this runs several times per captured page)."""
+        cur = self.db.execute(f"SELECT * FROM {table} WHERE id = ?", [row_id])  # noqa: S608
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return _from_json(table, dict(zip([c[0] for c in cur.description], row, strict=True)))
+
     def get_document(self, doc_id: str) -> dict[str, Any]:
-        try:
-            row = self.db["documents"].get(doc_id)
-        except sqlite_utils.db.NotFoundError:
-            raise NotFound(f"document {doc_id} not found") from None
-        return _from_json("documents", row)
+        row = self._by_id("documents", doc_id)
+        if row is None:
+            raise NotFound(f"document {doc_id} not found")
+        return row
 
     def list_documents(
         self, states_in: Iterable[str] | None = None, limit: int = 100
@@ -673,11 +692,10 @@ class Catalog:
         )
 
     def get_page(self, page_id: str) -> dict[str, Any]:
-        try:
-            row = self.db["pages"].get(page_id)
-        except sqlite_utils.db.NotFoundError:
-            raise NotFound(f"page {page_id} not found") from None
-        return _from_json("pages", row)
+        row = self._by_id("pages", page_id)
+        if row is None:
+            raise NotFound(f"page {page_id} not found")
+        return row
 
     def pages(self, doc_id: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT * FROM pages WHERE doc_id = ?"

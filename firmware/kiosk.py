@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing
 import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from firmware.config import Settings
 from firmware.crashpoints import crashpoint
 from firmware.errors import KioskError, disk_error
 from firmware.events import EventBus
+from firmware.frame_prep import FramePreparer, PreparedFrame
 from firmware.jobs import PageJob, encode_jpeg, init_worker, rotate, run_page_job, warm_up
 from firmware.ocr import OcrError, OcrResult, find_tessdata
 from firmware.paths import DataPaths
@@ -40,6 +42,9 @@ from firmware.states import DOC_EDITABLE, DocState, PageState
 log = logging.getLogger("sohoa.kiosk")
 
 UNACCEPTABLE = {"no_page", "corrupt"}
+#: A still exposed when the pedal went down serves the press that follows only this long
+#: after it (a press is at most a long press; anything older is a stale picture).
+EARLY_FRAME_MAX_AGE_S = 3.0
 
 
 @dataclass
@@ -77,6 +82,9 @@ class Kiosk:
         self._pool: cf.ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._capture_lock = threading.Lock()
+        self._prep = FramePreparer(settings)
+        self._early: _EarlyFrame | None = None
+        self._early_lock = threading.Lock()
         self._enqueue_lock = threading.RLock()
         self._futures: dict[str, cf.Future[dict[str, Any]]] = {}
         self._futures_lock = threading.Lock()
@@ -120,29 +128,27 @@ class Kiosk:
         threading.Thread(target=self._warm_preview, name="warm-preview", daemon=True).start()
 
     def _warm_preview(self) -> None:
-        """Run the preview path once on a drawn page: its first call pays ~0.15 s of
-        one-time set-up in OpenCV and NumPy that would otherwise land on the first page."""
-        import tempfile
-
+        """Run the frame-prep path once on a drawn page: its first call pays ~0.15 s of
+        one-time set-up (OpenCV and NumPy, the prep threads, the sheet module) that would
+        otherwise land on the first page."""
         import cv2
         import numpy as np
 
-        from firmware.qrsheet import find_qr
+        import firmware.sheet_flow  # noqa: F401  (imported by the first page otherwise)
 
         img = np.full((600, 800, 3), 60, np.uint8)
         cv2.rectangle(img, (200, 100), (600, 520), (235, 235, 235), -1)
         cv2.putText(img, "SOHOA", (260, 300), cv2.FONT_HERSHEY_SIMPLEX, 2, (20, 20, 20), 4)
-        jpeg = encode_jpeg(img, 85)
         try:
-            with tempfile.TemporaryDirectory() as tmp:
-                frame = Path(tmp) / "warm.jpg"
-                frame.write_bytes(jpeg)
-                find_qr(jpeg)
-                pipeline.make_preview(frame, self.settings.pipeline)
+            prepared = self._prep.prepare(encode_jpeg(img, 85))
+            prepared.sheet_read()
+            prepared.preview_result()
         except Exception as exc:  # only a warm-up: the real capture reports problems
             log.debug("preview warm-up: %s", exc)
 
     def stop(self) -> None:
+        self._drop_early()
+        self._prep.close()
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=False)
@@ -174,18 +180,76 @@ class Kiosk:
                 self.leds.beep(kind)
 
     def _on_pedal(self, event: Any) -> None:
-        """Foot pedal: a press captures a page, a long press finishes the document."""
-        kind = getattr(event, "value", str(event))
+        """Foot pedal without the UI (``sohoa scan``, tests): everything is done as "pedal"."""
         try:
-            if kind == "long_press":
-                if self.current_doc_id:
-                    self.finish(self.current_doc_id, "pedal")
-            elif self.capture_source == "scanner" and self.scanner is not None:
-                self.scan_batch("pedal")
-            else:
-                self.capture("pedal")
+            self.handle_pedal(event, "pedal")
         except KioskError as exc:
-            log.warning("pedal %s: %s", kind, exc)
+            log.warning("pedal %s: %s", getattr(event, "value", event), exc)
+
+    def handle_pedal(self, event: Any, actor: str) -> None:
+        """What the clerk's foot does, in one place (the UI calls it for the signed-in
+        operator): a press captures the next page (or scans, when the scanner is the
+        source), a long press finishes the document.
+
+        A press is known only at release (until then it could become a long press), so the
+        still is exposed and analysed as soon as the pedal goes *down* and the press that
+        follows uses it: the clerk's hold time is not added to the wait for the thumbnail.
+        A long press throws that still away; nothing is stored before the press.
+        """
+        kind = getattr(event, "value", str(event))
+        if kind == "down":
+            self.pedal_down()
+        elif kind == "long_press":
+            self._drop_early()
+            if self.current_doc_id:
+                self.finish(self.current_doc_id, actor)
+        elif kind == "press":
+            if self.capture_source == "scanner" and self.scanner is not None:
+                self._drop_early()
+                self.scan_batch(actor)
+            else:
+                self.capture(actor, early=self._take_early())
+
+    def pedal_down(self) -> None:
+        """Expose the camera's still now, and start its sheet check and preview."""
+        if self.capture_source != "camera" or self.camera is None:
+            return
+        early = _EarlyFrame(time.monotonic(), cf.Future())
+        with self._early_lock:
+            old, self._early = self._early, early
+        if old is not None:
+            old.discard()
+        threading.Thread(
+            target=self._expose_early, args=(early,), name="early-frame", daemon=True
+        ).start()
+
+    def _expose_early(self, early: _EarlyFrame) -> None:
+        if not early.done.set_running_or_notify_cancel():
+            return
+        try:
+            assert self.camera is not None
+            frame = self.camera.capture()
+            if early.dropped:  # a long press, or the next press: no analysis for nothing
+                raise RuntimeError("early still dropped")
+            prepared = self._prep.prepare(frame.jpeg, getattr(frame, "truth", None))
+        except BaseException as exc:  # reported by the press that takes it
+            early.done.set_exception(exc)
+        else:
+            early.done.set_result((frame, prepared))
+
+    def _take_early(self) -> _EarlyFrame | None:
+        with self._early_lock:
+            early, self._early = self._early, None
+        if early is not None and time.monotonic() - early.at > EARLY_FRAME_MAX_AGE_S:
+            early.discard()
+            return None
+        return early
+
+    def _drop_early(self) -> None:
+        with self._early_lock:
+            early, self._early = self._early, None
+        if early is not None:
+            early.discard()
 
     def _set_error(self, err: KioskError) -> None:
         self.last_error = err
@@ -424,9 +488,17 @@ class Kiosk:
         return self.new_document(actor, source=source)["id"]
 
     def capture(
-        self, actor: str, doc_id: str | None = None, replaces: str | None = None
+        self,
+        actor: str,
+        doc_id: str | None = None,
+        replaces: str | None = None,
+        *,
+        early: _EarlyFrame | None = None,
     ) -> CaptureOutcome:
-        """Take a still from the camera and add it as the next page (or in place of one)."""
+        """Take a still from the camera and add it as the next page (or in place of one).
+
+        ``early``: the still exposed when the pedal went down (:meth:`handle_pedal`).
+        """
         if self.camera is None:
             raise KioskError(
                 "no_camera", "No camera is configured.", "Chưa cấu hình máy ảnh.", status=409
@@ -437,8 +509,12 @@ class Kiosk:
             else:
                 doc_id = self._capture_target(actor, doc_id or self.current_doc_id)
             self._show("busy")
+            prepared: PreparedFrame | None = None
             try:
-                frame = self.camera.capture()
+                if early is not None:
+                    frame, prepared = early.done.result()
+                else:
+                    frame = self.camera.capture()
             except Exception as exc:
                 err = self._camera_error(exc)
                 self.catalog.audit(
@@ -448,7 +524,12 @@ class Kiosk:
                 self._beep("error")
                 raise err from exc
             return self.ingest_frame(
-                frame.jpeg, actor, doc_id, replaces=replaces, truth=getattr(frame, "truth", None)
+                frame.jpeg,
+                actor,
+                doc_id,
+                replaces=replaces,
+                truth=getattr(frame, "truth", None),
+                prepared=prepared,
             )
 
     def ingest_frame(
@@ -459,20 +540,39 @@ class Kiosk:
         *,
         replaces: str | None = None,
         truth: dict[str, Any] | None = None,
+        prepared: PreparedFrame | None = None,
     ) -> CaptureOutcome:
         """Store a frame durably, register it, preview it and queue it if it is good.
 
         A frame showing a QR cover sheet or batch separator is acted on instead
         (:mod:`firmware.sheet_flow`) and answered with ``page=None`` and ``sheet`` set.
+        The sheet check and the preview run on the frame-prep threads while the frame is
+        being stored (``prepared``: already started, e.g. when the pedal went down).
         """
-        import time
-
         from firmware.sheet_flow import check_frame
 
         self._editable(doc_id)
+        scanned = bool(truth and truth.get("source") == "scanner")
+        source = "scanner" if scanned else "camera"
+        scan_dpi = int(truth["dpi"]) if scanned and truth and truth.get("dpi") else None
+        if prepared is None:
+            prepared = self._prep.prepare(jpeg, truth, scan_dpi=scan_dpi)
         # A QR cover sheet or separator is acted on and never becomes a page.
-        sheet = check_frame(self, jpeg, actor, doc_id, replaces=replaces, truth=truth)
+        try:
+            sheet = check_frame(
+                self,
+                jpeg,
+                actor,
+                doc_id,
+                replaces=replaces,
+                truth=truth,
+                read=prepared.sheet_read(),
+            )
+        except BaseException:
+            prepared.drop()
+            raise
         if sheet.outcome is not None:
+            prepared.drop()
             return sheet.outcome
         if replaces is None:
             self.current_doc_id = doc_id
@@ -482,9 +582,6 @@ class Kiosk:
             self.catalog.transition_document(
                 doc_id, DocState.CAPTURING, actor, reason="page added or retaken"
             )
-        scanned = bool(truth and truth.get("source") == "scanner")
-        source = "scanner" if scanned else "camera"
-        scan_dpi = int(truth["dpi"]) if scanned and truth and truth.get("dpi") else None
         page_id = new_id("P")
         frame_path = self.paths.frame(doc_id, page_id)
         t0 = time.perf_counter()
@@ -513,18 +610,24 @@ class Kiosk:
         )
         crashpoint("capture.after_row")
         t1 = time.perf_counter()
-        outcome = self._preview_and_gate(page, actor, truth)
+        outcome = self._preview_and_gate(page, actor, truth, prepared.preview_result())
         outcome.timings["store"] = t1 - t0
         outcome.timings["sheet"] = sheet.seconds
         return outcome
 
     def _preview_and_gate(
-        self, page: dict[str, Any], actor: str, truth: dict[str, Any] | None = None
+        self,
+        page: dict[str, Any],
+        actor: str,
+        truth: dict[str, Any] | None = None,
+        result: pipeline.PreviewResult | None = None,
     ) -> CaptureOutcome:
+        """``result``: the preview already made from the frame's bytes; without it the
+        stored frame is read (recovery)."""
         page_id, doc_id = page["id"], page["doc_id"]
         preview_path: str | None = None
         try:
-            res = pipeline.make_preview(
+            res = result or pipeline.make_preview(
                 Path(page["frame_path"]), self.settings.pipeline, scan_dpi=page.get("scan_dpi")
             )
             quality = res.quality.to_dict()
@@ -965,8 +1068,10 @@ class Kiosk:
     # -- status -------------------------------------------------------------------------
     @property
     def capturing(self) -> bool:
-        """A capture or scan is under way (its frame is being stored and previewed)."""
-        return self._capture_lock.locked()
+        """A capture or scan is under way (its frame is being exposed, stored or
+        previewed), so the live view rests and leaves the CPU to it."""
+        early = self._early
+        return self._capture_lock.locked() or (early is not None and early.busy)
 
     def status(self) -> dict[str, Any]:
         cam = self.camera
@@ -1034,6 +1139,29 @@ class Kiosk:
         }
         # Values read from a QR cover sheet are confirmed, not guessed: they win over OCR.
         return confirmed_fields(result, self.catalog.get_document(doc_id)["metadata"] or {})
+
+
+@dataclass
+class _EarlyFrame:
+    """The still exposed when the pedal went down, waiting for the press at release."""
+
+    at: float  # time.monotonic() of the pedal going down
+    done: cf.Future[tuple[Any, PreparedFrame]]
+    dropped: bool = False
+
+    @property
+    def busy(self) -> bool:
+        if not self.done.done():
+            return True
+        if self.done.exception() is not None:
+            return False
+        return not self.done.result()[1].preview.done()
+
+    def discard(self) -> None:
+        self.dropped = True
+        if self.done.cancel() or not self.done.done() or self.done.exception() is not None:
+            return
+        self.done.result()[1].drop()
 
 
 def outcome_dict(outcome: CaptureOutcome) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from firmware.coversheet import CoverSheet, PayloadError, Sheet
 from firmware.errors import KioskError
-from firmware.qrsheet import read_sheet
+from firmware.qrsheet import SheetRead, read_sheet
 from firmware.states import DocState, PageState
 
 if TYPE_CHECKING:
@@ -63,11 +63,17 @@ def check_frame(
     *,
     replaces: str | None = None,
     truth: dict[str, Any] | None = None,
+    read: SheetRead | None = None,
 ) -> SheetCheck:
-    """Look for a sheet in ``jpeg`` and act on it; ``outcome=None`` means "a page"."""
+    """Look for a sheet in ``jpeg`` and act on it; ``outcome=None`` means "a page".
+
+    ``read``: the QR search already done on ``jpeg`` (:mod:`firmware.frame_prep` runs it
+    beside the preview); without it the frame is searched here.
+    """
     if not kiosk.settings.metadata.cover_sheets:
         return SheetCheck(None, 0.0)
-    read = read_sheet(jpeg, types=kiosk.settings.metadata.document_types)
+    if read is None:
+        read = read_sheet(jpeg, types=kiosk.settings.metadata.document_types)
     seconds = read.found.seconds
     if is_enrollment_code(read.found.text):
         return SheetCheck(enroll_by_camera(kiosk, read.found.text or "", actor, doc_id), seconds)

@@ -112,8 +112,11 @@ class Ui:
         """Pedal handler: capture for the signed-in operator; nobody signed in -> refuse."""
         from firmware.errors import KioskError
 
+        kind = getattr(event, "value", str(event))
         actor = self.active_operator()
         if actor is None:
+            if kind == "down":  # only a notice; the press that follows is refused
+                return
             if self.kiosk.leds is not None:
                 with contextlib.suppress(Exception):
                     self.kiosk.leds.beep("error")
@@ -124,14 +127,9 @@ class Ui:
                 message_vi="Hãy đăng nhập trước khi chụp.",
             )
             return
-        kind = getattr(event, "value", str(event))
         try:
-            if kind == "long_press":
-                if self.kiosk.current_doc_id:
-                    self.kiosk.finish(self.kiosk.current_doc_id, actor)
-            else:
-                self.kiosk.capture(actor)
-                if self.live is not None:
-                    self.live.mark_captured()
+            self.kiosk.handle_pedal(event, actor)
+            if kind == "press" and self.live is not None:
+                self.live.mark_captured()
         except KioskError as exc:
             self.kiosk.events.publish("error", **exc.to_dict())

@@ -92,3 +92,24 @@ def test_committed_transition_survives_a_new_connection(cat, tmp_path):
     conn = sqlite3.connect(tmp_path / "catalog.db")
     state = conn.execute("SELECT state FROM documents WHERE id = ?", [doc["id"]]).fetchone()
     assert state == ("open",)
+
+
+def test_connections_of_finished_threads_are_closed(cat):
+    """The pedal's release timer and request workers are short-lived threads: each gets
+    its own connection, and the connections of finished threads must not pile up."""
+    import threading
+
+    doc = cat.create_document("clerk")
+
+    def read() -> None:
+        assert cat.get_document(doc["id"])["id"] == doc["id"]
+
+    for _ in range(25):
+        t = threading.Thread(target=read)
+        t.start()
+        t.join()
+    assert len(cat._conns) <= 2  # this thread's and the newest one's
+    with pytest.raises(NotFound):
+        cat.get_page("P-missing")
+    with pytest.raises(NotFound):
+        cat.get_document("D-missing")

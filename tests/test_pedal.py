@@ -39,20 +39,27 @@ except ImportError:  # the optional 'hid' extra
 
 needs_evdev = pytest.mark.skipif(evdev is None, reason="evdev not installed (extra 'hid')")
 
-PRESS, LONG = PedalEvent.PRESS, PedalEvent.LONG_PRESS
+DOWN, PRESS, LONG = PedalEvent.DOWN, PedalEvent.PRESS, PedalEvent.LONG_PRESS
 WAIT_S = 5.0  # generous upper bound for something that should happen; never a measurement
 
 
 class Recorder:
-    """Pedal handler that lets a test wait for events instead of sleeping a guessed time."""
+    """Pedal handler that lets a test wait for events instead of sleeping a guessed time.
+
+    ``events`` are the commands (PRESS, LONG_PRESS); ``seen`` is everything, with the DOWN
+    notices that precede them.
+    """
 
     def __init__(self) -> None:
         self.events: list[PedalEvent] = []
+        self.seen: list[PedalEvent] = []
         self._cond = threading.Condition()
 
     def __call__(self, event: PedalEvent) -> None:
         with self._cond:
-            self.events.append(event)
+            self.seen.append(event)
+            if event is not DOWN:
+                self.events.append(event)
             self._cond.notify_all()
 
     def wait_for(self, count: int) -> list[PedalEvent]:
@@ -141,6 +148,16 @@ def test_next_press_flushes_an_unpolled_release() -> None:
     assert c.poll(1.4) is PRESS
 
 
+def test_starts_press_tells_a_new_press_from_chatter_and_repeats() -> None:
+    c = PressClassifier(long_press_s=1.5, bounce_s=0.03)
+    assert c.starts_press(0.0)
+    c.down(0.0)
+    assert not c.starts_press(0.01)  # a repeated down edge while held
+    c.up(0.2)
+    assert not c.starts_press(0.21)  # chatter: the same press
+    assert c.starts_press(0.5)  # the release settled: a new press (the old one flushed)
+
+
 def test_release_without_press_and_reset_drop_silently() -> None:
     c = PressClassifier(long_press_s=1.5, bounce_s=0.03)
     assert c.up(1.0) is None  # pedal held at start-up, then released
@@ -191,6 +208,18 @@ def test_gpio_short_press_gives_one_press(factory: MockFactory) -> None:
     pin.drive_high()
     assert rec.wait_for(1) == [PRESS]
     assert rec.after_quiet(0.4) == [PRESS]  # no long press trails it
+    assert rec.seen == [DOWN, PRESS]  # the notice came as the foot went down
+    pedal.close()
+
+
+def test_gpio_down_notice_comes_while_the_pedal_is_still_down(factory: MockFactory) -> None:
+    pedal, rec, pin = make_pedal(factory, long_press_s=0.5)
+    pin.drive_low()
+    assert wait_until(lambda: rec.seen == [DOWN])
+    assert not pin.state and rec.events == []  # held: no command yet
+    time.sleep(0.12)  # longer than the bounce window
+    pin.drive_high()
+    assert rec.wait_for(1) == [PRESS]
     pedal.close()
 
 
@@ -204,6 +233,7 @@ def test_gpio_long_hold_gives_long_press_while_held_and_nothing_on_release(
     time.sleep(0.2)
     pin.drive_high()
     assert rec.after_quiet(0.3) == [LONG]
+    assert rec.seen == [DOWN, LONG]
     pedal.close()
 
 
@@ -220,6 +250,7 @@ def test_gpio_chatter_within_bounce_time_is_one_press(factory: MockFactory) -> N
     pin.drive_high()
     assert rec.wait_for(1) == [PRESS]
     assert rec.after_quiet(0.7) == [PRESS]
+    assert rec.seen == [DOWN, PRESS]  # chatter gives no second notice
     pedal.close()
 
 
@@ -228,6 +259,7 @@ def test_gpio_spike_is_not_a_press(factory: MockFactory) -> None:
     pin.drive_low()
     pin.drive_high()
     assert rec.after_quiet(0.5) == []
+    assert rec.seen == [DOWN]  # a notice is no command: nothing follows it
     pedal.close()
 
 
@@ -251,6 +283,8 @@ def test_gpio_handler_failure_does_not_break_the_pedal(factory: MockFactory) -> 
     calls: list[PedalEvent] = []
 
     def flaky(event: PedalEvent) -> None:
+        if event is DOWN:
+            return
         calls.append(event)
         if len(calls) == 1:
             raise RuntimeError("bug in the capture session")
@@ -469,6 +503,7 @@ def test_hid_event_logic_uses_event_timestamps() -> None:
         feed(synthetic(b, 2, t))
     feed(synthetic(b, 0, 1004.0))
     assert rec.events == [PRESS, LONG]
+    assert rec.seen == [DOWN, PRESS, DOWN, LONG]  # autorepeat is no new press
     pedal.close()
 
 
