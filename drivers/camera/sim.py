@@ -11,10 +11,12 @@ every branch of the capture session can be driven in tests and in the demo.
 top of the pile: the next good capture photographs it, then the clerk takes it away.
 
 Like a real camera whose sensor keeps streaming, the next document frame is exposed in the
-background as soon as a capture returns (``stream=True``, at low thread priority so it
-never delays the preview of the page just taken), so a pedal press gets its frame
-without waiting for the renderer. The frame is the same as a synchronous render: every
-scene is a pure function of its seeds.
+background after a capture (``stream=True``), so a pedal press gets its frame without
+waiting for the renderer. The render starts once the clerk could have turned the page
+(:data:`PAGE_TURN_S`, or at once when a capture or the live view asks for it) and runs at
+low thread priority: a real sensor costs the CPU nothing, and the renderer must not steal
+it from the preview of the page just taken. The frame is the same as a synchronous render:
+every scene is a pure function of its seeds.
 """
 
 from __future__ import annotations
@@ -42,13 +44,17 @@ from drivers.camera.render import (
 from drivers.camera.render_text import default_page_count
 
 _ADVANCING = {"document"}  # scenarios after which the clerk turns the page
+#: The next page cannot be under the camera sooner than this after a capture.
+PAGE_TURN_S = 0.15
 
 
 class _Exposure:
     """One frame rendered ahead on a background thread (the streaming sensor)."""
 
-    def __init__(self, key: tuple, args: tuple) -> None:
+    def __init__(self, key: tuple, args: tuple, delay_s: float = 0.0) -> None:
         self.key = key
+        self._delay_s = delay_s
+        self._go = threading.Event()
         self._done = threading.Event()
         self._result: tuple[bytes, dict] | None = None
         self._error: BaseException | None = None
@@ -58,6 +64,7 @@ class _Exposure:
     def _run(self, *args: object) -> None:
         with contextlib.suppress(OSError, AttributeError):  # lower this thread only (Linux)
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        self._go.wait(self._delay_s)  # the page is being turned
         try:
             self._result = render_frame(*args)  # type: ignore[arg-type]
         except BaseException as exc:  # re-raised in the capturing thread
@@ -81,6 +88,7 @@ class _Exposure:
         return cv2.imdecode(np.frombuffer(jpeg, np.uint8), flag)
 
     def result(self) -> tuple[bytes, dict]:
+        self._go.set()  # wanted now: no more waiting for the page turn
         self._done.wait()
         if self._error is not None:
             raise self._error
@@ -276,7 +284,7 @@ class SimCamera:
         if not self.stream or self._sheets:
             return
         key, args = self._frame_args(self._next_scenario(), self._captures + 1)
-        self._exposure = _Exposure(key, args)
+        self._exposure = _Exposure(key, args, PAGE_TURN_S)
 
     def preview_frame(self) -> np.ndarray:
         """The scene the next capture will photograph, 1024 px wide (cached per scene)."""
