@@ -447,7 +447,9 @@ class Exporter:
         ]
 
     # -- small helpers ------------------------------------------------------------------
-    def _show(self, status: str) -> None:
+    def show(self, status: str) -> None:
+        """Put the LEDs in ``status`` (a :class:`drivers.leds.Status` value); LED trouble
+        never stops an export."""
         if self.leds is None:
             return
         with contextlib.suppress(Exception):
@@ -695,7 +697,7 @@ class Exporter:
 
     def _refuse(self, actor: str, err: KioskError, **details: Any) -> KioskError:
         self.catalog.audit(actor, "export.refused", code=err.code, error=err.message_en, **details)
-        self._show("attention")
+        self.show("attention")
         return err
 
     def _export(
@@ -725,7 +727,7 @@ class Exporter:
         fps = [r.fingerprint for r in recipients]
         sizes = {d["id"]: self.document_size(d) for d in docs}
         progress = _Progress(export_id, docs, sizes, on_progress, self._publish, cancel)
-        self._show("usb-writing")
+        self.show("usb-writing")
         progress.phase("start")
         try:
             written, failed = self._write_all(vol, directory, docs, recipients, progress)
@@ -768,7 +770,7 @@ class Exporter:
                 vol.rmtree(directory)  # an incomplete export is never left to look complete
             released = self._release(dev)
             stopped = isinstance(err, ExportCancelled) and released
-            self._show("safe-to-remove" if stopped else "error")
+            self.show("safe-to-remove" if stopped else "error")
             progress.failed(err, safe_to_remove=released)
             raise err from exc
         verified_at = utcnow()
@@ -776,7 +778,7 @@ class Exporter:
             actor, export_id, directory, docs, written, stick, fps, verified_at
         )
         safe = self._release(dev)
-        self._show("safe-to-remove" if safe else "attention")
+        self.show("safe-to-remove" if safe else "attention")
         result = ExportResult(
             export_id=export_id,
             directory=directory,

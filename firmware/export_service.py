@@ -197,7 +197,7 @@ class ExportService:
             if action == "remove" and job is not None and not job.running:
                 self._job = None  # the stick left: the finished export is history
         if action == "remove" and job is not None and not job.running:
-            self.exporter._show("ready")
+            self.exporter.show("ready")
         state = self.usb_state()
         self.exporter.catalog.audit(
             "system",

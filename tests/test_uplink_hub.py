@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 import pytest
 
-from drivers.camera.folder import FolderCamera
 from firmware.catalog import Catalog
 from firmware.paths import DataPaths
 from firmware.states import DocState
 from firmware.uplink.client import TusClient, UplinkError, UploadItem
-from firmware.uplink.identity import enroll, enroll_from_frame, load_identity
+from firmware.uplink.identity import enroll, load_identity
 from firmware.uplink.outbox import Outbox, route_sealed
 from firmware.uplink.qr import EnrollTicket, parse_enroll_uri
 from firmware.uplink.worker import UplinkWorker
@@ -173,30 +171,6 @@ def test_enroll_refuses_a_hub_whose_ca_is_not_the_pinned_one(hub, tmp_path):
     assert load_identity(paths) is None
     # the token was not spent by the refused attempt
     assert enroll(paths, KIOSK, ticket).hub_url == hub.url
-
-
-def test_enroll_by_showing_the_qr_to_the_camera(hub, tmp_path):
-    """The token QR, printed and lying on the desk, seen by the kiosk's camera (folder
-    backend replays the frames): a frame without the code does nothing, the next enrolls."""
-    src = tmp_path / "frames"
-    src.mkdir()
-    desk = np.full((1500, 2000, 3), (90, 110, 130), np.uint8)
-    cv2.imwrite(str(src / "0001.jpg"), desk)
-    qr = fakes.qr_image(hub.mint_token().uri, scale=7)
-    frame = desk.copy()
-    frame[400 : 400 + qr.shape[0], 700 : 700 + qr.shape[1]] = qr
-    cv2.imwrite(str(src / "0002.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 88])
-    cam = FolderCamera(src)
-    cam.open()
-    paths = DataPaths(tmp_path / "k").ensure()
-    cat = Catalog(paths.catalog)
-    try:
-        assert enroll_from_frame(cam.capture(), paths, KIOSK, catalog=cat) is None
-        ident = enroll_from_frame(cam.capture(), paths, KIOSK, catalog=cat)
-        assert ident is not None and ident.hub_url == hub.url
-        assert any(a["action"] == "uplink.enrolled" for a in cat.audit_records())
-    finally:
-        cat.close()
 
 
 # -- delivery and faults ------------------------------------------------------------------------

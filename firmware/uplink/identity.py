@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID
 from firmware.atomic import atomic_write_bytes, atomic_write_text
 from firmware.paths import DataPaths
 from firmware.uplink.client import UplinkError, hub_error, transport_error
-from firmware.uplink.qr import EnrollTicket, check_ca_sha256, check_hub_url, find_ticket
+from firmware.uplink.qr import EnrollTicket, check_ca_sha256, check_hub_url
 from provisioning.schemas import (
     EST_CACERTS,
     EST_SIMPLEENROLL,
@@ -47,7 +47,6 @@ from provisioning.schemas import (
 )
 
 if TYPE_CHECKING:
-    from drivers.camera.base import Frame
     from firmware.catalog import Catalog
 
 log = logging.getLogger("sohoa.uplink.identity")
@@ -384,26 +383,3 @@ def renew_if_due(
     if not renewal_due(ident, fraction):
         return ident
     return renew(ident, kiosk_id, hub_url=hub_url, catalog=catalog)
-
-
-def enroll_from_frame(
-    frame: Frame,
-    paths: DataPaths,
-    kiosk_id: str,
-    *,
-    catalog: Catalog | None = None,
-    actor: str = "camera",
-) -> Identity | None:
-    """Enrollment by showing the token QR to the kiosk camera.
-
-    ``frame`` is what any camera backend's ``capture()`` returns. Returns None when
-    the frame holds no ``sohoa-enroll:`` QR (the caller keeps looking); enrolls and returns
-    the identity when it does; raises :class:`~firmware.errors.KioskError` when the code is
-    malformed or the hub refuses it.
-    """
-    from firmware.uplink.qr import decode_image_bytes
-
-    ticket = find_ticket(decode_image_bytes(frame.jpeg))
-    if ticket is None:
-        return None
-    return enroll(paths, kiosk_id, ticket, catalog=catalog, actor=actor)

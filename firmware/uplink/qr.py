@@ -1,14 +1,14 @@
 """The enrollment token QR: ``sohoa-enroll:?hub=<url>&token=<token>&ca=<sha256 hex>``.
 
 Provincial IT prints the QR (``sohoa hub token new``); the clerk shows it to the kiosk's
-camera or IT types ``sohoa enroll --qr photo.png``. Decoding uses OpenCV's QRCodeDetector,
-which the kiosk already carries for its page pipeline, so enrollment adds no native library.
+camera (read on the capture path like a cover sheet, :mod:`firmware.sheet_flow`) or IT types
+``sohoa enroll --qr photo.png`` (read here with the thorough search of
+:func:`firmware.qrsheet.read_qr_texts`). Both use the kiosk's one QR reader module.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,14 +17,12 @@ import cv2
 import numpy as np
 
 from firmware.errors import KioskError
+from firmware.qrsheet import read_qr_texts
 from provisioning import schemas
 from provisioning.schemas import ENROLL_URI_SCHEME
 
 SCHEME = ENROLL_URI_SCHEME
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-#: Camera frames are scanned at these widths (full size last): the detector is quick and
-#: reliable on a ~1000 px image, and a small QR far from the lens still shows at full size.
-_SCAN_WIDTHS = (1000, 1600, None)
 
 
 @dataclass(frozen=True)
@@ -71,34 +69,6 @@ def parse_enroll_uri(text: str) -> EnrollTicket:
     return EnrollTicket(hub=info.hub, token=info.token, ca_sha256=info.ca_sha256)
 
 
-def decode_qr_texts(bgr: np.ndarray) -> Iterator[str]:
-    """QR texts OpenCV finds in the image, trying several scales (small first: fast).
-
-    At each scale the ArUco-based detector (finder patterns found as markers, robust to
-    light and perspective; the one cover sheets use) goes first, then the classic one:
-    each misses some codes the other reads (measured: the classic one alone missed 5 of
-    60 random tokens photographed on a desk)."""
-    detectors = (cv2.QRCodeDetectorAruco(), cv2.QRCodeDetector())
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
-    h, w = gray.shape[:2]
-    for width in _SCAN_WIDTHS:
-        if width is not None and w <= width:
-            continue
-        img = (
-            gray
-            if width is None
-            else cv2.resize(
-                gray, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA
-            )
-        )
-        for detector in detectors:
-            ok, texts, _points, _ = detector.detectAndDecodeMulti(img)
-            yield from (t for t in (texts if ok else []) if t)
-            text, _pts, _ = detector.detectAndDecode(img)
-            if text:
-                yield text
-
-
 def find_ticket(bgr: np.ndarray) -> EnrollTicket | None:
     """The enrollment ticket shown in an image, or None when no ``sohoa-enroll:`` QR is in it.
 
@@ -107,7 +77,7 @@ def find_ticket(bgr: np.ndarray) -> EnrollTicket | None:
     any scale is reported, because someone is trying to enroll and needs the reason.
     """
     problem: KioskError | None = None
-    for text in decode_qr_texts(bgr):
+    for text in read_qr_texts(bgr):
         if text.strip().lower().startswith(SCHEME + ":"):
             try:
                 return parse_enroll_uri(text)
