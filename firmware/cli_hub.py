@@ -2,7 +2,8 @@
 
 ``sohoa hub init --dir D`` creates the hub directory (fleet CA, TLS and receipt certificates,
 hub.toml); ``sohoa hub [run] --dir D`` serves it; ``sohoa hub token new --group G`` prints a
-one-time enrollment token with its QR; ``sohoa hub device list|revoke``. The hub package is
+one-time enrollment token with its QR; ``sohoa hub device list|revoke``; ``sohoa hub gc``
+expires abandoned uploads at once (the running hub does it hourly). The hub package is
 imported only when one of these commands runs, so the kiosk never loads it.
 The directory may also come from ``SOHOA_HUB_DIR``.
 """
@@ -196,13 +197,49 @@ def cmd_device(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    """Expire unfinished uploads idle for ``[uploads] expire_after_hours`` now and say which.
+
+    Safe beside a running hub: the hub and this command decide in the database which of a
+    resumed PATCH and the expiry wins, so a live upload is never cut.
+    """
+    from provisioning.hub.db import HubDB
+    from provisioning.hub.expiry import expire_idle_uploads
+    from provisioning.hub.spool import Spool
+
+    s = _settings(args)
+    db = HubDB(s.database_url)
+    try:
+        db.create_schema()
+        expired = expire_idle_uploads(db, Spool(s.spool_dir), s.uploads.expire_after, by="cli")
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps([e.as_json() for e in expired], ensure_ascii=False, indent=2))
+        return 0
+    hours = f"{s.uploads.expire_after_hours:g} h"
+    if not expired:
+        print(f"Không có lượt gửi dở nào quá hạn / no unfinished upload idle for over {hours}")
+        return 0
+    print(f"{'upload':<34} {'kiosk':<20} {'received':>21} {'idle since':<17} document")
+    for e in expired:
+        got = f"{e.offset}/{e.length}"
+        print(f"{e.id:<34} {e.kiosk_id:<20} {got:>21} {_when(e.idle_since)} {e.document_id}")
+    freed = sum(e.length for e in expired)
+    print(
+        f"Đã hủy {len(expired)} lượt gửi dở quá {hours} / expired {len(expired)} unfinished "
+        f"uploads idle for over {hours}; quota freed: {freed} bytes"
+    )
+    return 0
+
+
 def _when(value: Any) -> str:
     return f"{value:%Y-%m-%d %H:%M}" if value is not None else "-".ljust(16)
 
 
 def register(sub: Any) -> None:
     """Add ``hub`` and its sub-commands to the ``sohoa`` parser."""
-    hub = sub.add_parser("hub", help="fleet hub: init, run, enrollment tokens, devices")
+    hub = sub.add_parser("hub", help="fleet hub: init, run, enrollment tokens, devices, gc")
     hub.add_argument("--dir", help="hub directory (or SOHOA_HUB_DIR)")
     hub.add_argument("--host", help="run: listen address")
     hub.add_argument("--port", type=int, help="run: HTTPS port")
@@ -247,3 +284,9 @@ def register(sub: Any) -> None:
     d.add_argument("--reason", help="revoke: why (kept in the hub's event log)")
     d.add_argument("--json", action="store_true", help="list: JSON")
     d.set_defaults(func=cmd_device)
+
+    g = sub_parser(
+        "gc", "expire unfinished uploads idle for [uploads] expire_after_hours, print them"
+    )
+    g.add_argument("--json", action="store_true", help="print the expired uploads as JSON")
+    g.set_defaults(func=cmd_gc)

@@ -100,7 +100,7 @@ def test_options_advertises_the_contract(hub):
         r = c.options("/files/", headers=tus_headers())
     assert r.status_code == 204
     assert r.headers["Tus-Version"] == "1.0.0"
-    assert r.headers["Tus-Extension"] == "creation,termination,checksum"
+    assert r.headers["Tus-Extension"] == "creation,termination,checksum,expiration"
     assert r.headers["Tus-Checksum-Algorithm"] == "sha1,sha256"
     assert int(r.headers["Tus-Max-Size"]) > 0
 

@@ -6,7 +6,7 @@
 
 Modules: ``config`` (hub.toml), ``pki`` (keys and certificates), ``bootstrap`` (hub init),
 ``db`` (SQLAlchemy Core tables and queries), ``storage`` (object stores), ``spool`` (partial
-uploads on disk), ``receipts`` (signing), ``tls`` (peer certificates into the ASGI scope),
-``auth`` (device identity per request), ``est`` and ``tus`` (the routes), ``app`` and
-``server`` (assembly and uvicorn).
+uploads on disk), ``expiry`` (abandoned uploads expire), ``receipts`` (signing), ``tls``
+(peer certificates into the ASGI scope), ``auth`` (device identity per request), ``est`` and
+``tus`` (the routes), ``app`` and ``server`` (assembly and uvicorn).
 """

@@ -3,20 +3,30 @@
 Bad input of any kind (unknown paths, wrong methods, malformed headers, garbage bodies) is a
 4xx with ``{"error": {code, message, message_vi}}``; only a real fault of the hub is a 5xx,
 and it is logged with its traceback.
+
+While the app runs (its lifespan), unfinished uploads idle for ``[uploads]
+expire_after_hours`` are expired every :func:`~provisioning.hub.expiry.sweep_interval`
+(the service already swept once at start-up); the sweep's database work and file deletions
+run in the worker threads, like every other blocking call of the routes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provisioning import schemas
 from provisioning.hub import est, tus
 from provisioning.hub.errors import ERRORS, HubError
+from provisioning.hub.expiry import sweep_interval
 from provisioning.hub.service import HubService
 
 log = logging.getLogger("sohoa.hub")
@@ -27,8 +37,32 @@ def _json_error(code: str, detail: str = "", headers: dict[str, str] | None = No
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
 
+async def expire_periodically(hub: HubService) -> None:
+    """Sweep expired uploads until cancelled; a failed sweep is logged and retried on the
+    next round (a passing database hiccup must not end expiry for the hub's lifetime)."""
+    every = sweep_interval(hub.expire_after)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(hub.expire_uploads)
+        except Exception:
+            log.exception("upload expiry sweep failed; next try in %.0f s", every)
+
+
 def create_app(hub: HubService) -> FastAPI:
-    app = FastAPI(title="Sohoa hub", docs_url=None, redoc_url=None, openapi_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(expire_periodically(hub), name="hub-upload-expiry")
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
+    app = FastAPI(
+        title="Sohoa hub", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.state.hub = hub
     app.state.upload_locks = {}
     app.include_router(est.router)

@@ -10,6 +10,7 @@ the hub directory, so a hub directory can be moved as a whole.
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,6 +77,19 @@ class UploadConfig(BaseModel):
         description="Bytes received between two fsyncs of a partial upload: what a hub "
         "killed mid-upload can lose at most (the client resumes from the last fsync).",
     )
+    expire_after_hours: float = Field(
+        168,
+        gt=0,
+        le=24 * 366,
+        description="An unfinished upload that receives nothing for this many hours "
+        "expires (tus Expiration): its partial file is deleted, it stops counting against "
+        "quota_bytes, and HEAD/PATCH answer 410 so the kiosk starts it again.",
+    )
+
+    @property
+    def expire_after(self) -> timedelta:
+        """``expire_after_hours`` as a duration (what the expiry arithmetic needs)."""
+        return timedelta(hours=self.expire_after_hours)
 
 
 class HubSettings(BaseSettings):

@@ -84,9 +84,13 @@ uploads = sa.Table(
     sa.Column("length", sa.BigInteger, nullable=False),
     sa.Column("offset", sa.BigInteger, nullable=False),
     sa.Column("meta", sa.Text, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # open | complete | discarded | terminated
+    # open | complete | discarded | terminated | expired (open too long without a byte)
+    sa.Column("state", sa.String(16), nullable=False),
     sa.Column("created_at", TZDateTime, nullable=False),
     sa.Column("completed_at", TZDateTime),
+    # Last PATCH accepted or chunk acknowledged: what upload expiry measures idleness from.
+    # Nullable because hub.db files older than expiry gain it by ALTER (see _migrate).
+    sa.Column("last_activity_at", TZDateTime),
     sa.Index("uploads_by_device_doc", "kiosk_id", "document_id", "sha256"),
 )
 
@@ -154,6 +158,13 @@ class Upload:
     offset: int
     meta: dict[str, str]
     state: str
+    created_at: datetime | None = None
+    last_activity_at: datetime | None = None
+
+    @property
+    def active_at(self) -> datetime | None:
+        """When the upload last saw its client (creation when no PATCH came yet)."""
+        return self.last_activity_at or self.created_at
 
     @classmethod
     def from_row(cls, row: Any) -> Upload:
@@ -166,7 +177,14 @@ class Upload:
             offset=int(row.offset),
             meta=json.loads(row.meta),
             state=row.state,
+            created_at=row.created_at,
+            last_activity_at=row.last_activity_at,
         )
+
+
+def _idle_since() -> sa.ColumnElement[datetime]:
+    """SQL for an upload's last activity (rows from before the column: their creation)."""
+    return sa.func.coalesce(uploads.c.last_activity_at, uploads.c.created_at, type_=TZDateTime)
 
 
 def make_engine(url: str) -> Engine:
@@ -194,6 +212,41 @@ class HubDB:
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a hub.db made by an older release up to these tables.
+
+        There is no migration framework: ``create_all`` makes missing tables but never
+        alters existing ones, and the schema has so far only gained one nullable column,
+        so it is added here with a guarded ALTER (plain SQL on SQLite and PostgreSQL).
+        Uploads open at the upgrade get a full expiry window from now: when their last
+        byte came is unknown, and expiring a live upload would cost more than keeping a
+        dead one a few more days.
+        """
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns("uploads")}
+        if "last_activity_at" in have:
+            return
+        col = uploads.c.last_activity_at
+        prep = self.engine.dialect.identifier_preparer
+        ddl = (
+            f"ALTER TABLE {prep.format_table(uploads)} ADD COLUMN {prep.format_column(col)} "
+            f"{col.type.compile(dialect=self.engine.dialect)}"
+        )
+        try:
+            with self.tx() as conn:
+                conn.execute(sa.text(ddl))
+                conn.execute(
+                    uploads.update()
+                    .where(uploads.c.state == "open")
+                    .values(last_activity_at=now_utc())
+                )
+                self._event(conn, "schema_migrated", None, added="uploads.last_activity_at")
+        except sa.exc.DBAPIError:
+            # Another hub replica (or CLI command) added it at the same moment: fine.
+            have = {c["name"] for c in sa.inspect(self.engine).get_columns("uploads")}
+            if "last_activity_at" not in have:
+                raise
 
     def close(self) -> None:
         self.engine.dispose()
@@ -392,7 +445,9 @@ class HubDB:
         sha256: str,
         length: int,
         meta: dict[str, str],
-    ) -> None:
+    ) -> datetime:
+        """Record a new open upload; return its creation time (its expiry counts from it)."""
+        now = now_utc()
         with self.tx() as conn:
             conn.execute(
                 uploads.insert().values(
@@ -404,9 +459,11 @@ class HubDB:
                     offset=0,
                     meta=json.dumps(meta, sort_keys=True, ensure_ascii=False),
                     state="open",
-                    created_at=now_utc(),
+                    created_at=now,
+                    last_activity_at=now,
                 )
             )
+        return now
 
     def upload(self, upload_id: str, kiosk_id: str) -> Upload | None:
         """The upload when it exists and belongs to ``kiosk_id`` (else None: 404 to others)."""
@@ -416,27 +473,104 @@ class HubDB:
             ).one_or_none()
         return Upload.from_row(row) if row is not None else None
 
-    def set_offset(self, upload_id: str, offset: int) -> None:
+    def set_offset(self, upload_id: str, offset: int, *, touch: bool = True) -> datetime:
+        """Acknowledge ``offset``; ``touch`` also counts it as client activity (not done by
+        the start-up recovery, which no client asked for). Returns the time written."""
+        now = now_utc()
+        values: dict[str, Any] = {"offset": offset}
+        if touch:
+            values["last_activity_at"] = now
         with self.tx() as conn:
             conn.execute(
                 uploads.update()
                 .where(uploads.c.id == upload_id, uploads.c.state == "open")
-                .values(offset=offset)
+                .values(**values)
             )
+        return now
+
+    def touch_upload(self, upload_id: str) -> datetime | None:
+        """Claim an open upload for a PATCH: its last activity becomes now.
+
+        Returns the time, or None when it is no longer open. Together with the conditional
+        update in :meth:`expire_upload` this decides, in the database, which of a resumed
+        PATCH and an expiry sweep (this hub, another replica, ``sohoa hub gc``) wins: never
+        both, so no PATCH writes into a partial file the sweep deletes.
+        """
+        now = now_utc()
+        with self.tx() as conn:
+            done = conn.execute(
+                uploads.update()
+                .where(uploads.c.id == upload_id, uploads.c.state == "open")
+                .values(last_activity_at=now)
+            )
+        return now if done.rowcount == 1 else None
+
+    def idle_uploads(self, idle_before: datetime) -> list[Upload]:
+        """Open uploads whose last activity is older than ``idle_before`` (expiry candidates)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(uploads)
+                .where(uploads.c.state == "open", _idle_since() < idle_before)
+                .order_by(uploads.c.created_at)
+            ).all()
+        return [Upload.from_row(r) for r in rows]
+
+    def expire_upload(self, upload: Upload, idle_before: datetime, **detail: Any) -> bool:
+        """Mark ``upload`` expired if it is still open and still idle since before
+        ``idle_before``, with its ``upload_expired`` event, in one transaction.
+
+        False when a PATCH claimed it meanwhile (or it ended otherwise): then it is left
+        alone. The caller deletes the partial file only after True.
+        """
+        with self.tx() as conn:
+            done = conn.execute(
+                uploads.update()
+                .where(
+                    uploads.c.id == upload.id,
+                    uploads.c.state == "open",
+                    _idle_since() < idle_before,
+                )
+                .values(state="expired")
+            )
+            if done.rowcount != 1:
+                return False
+            self._event(
+                conn,
+                "upload_expired",
+                upload.kiosk_id,
+                upload=upload.id,
+                document_id=upload.document_id,
+                offset=upload.offset,
+                length=upload.length,
+                idle_since=upload.active_at,
+                **detail,
+            )
+        return True
 
     def end_upload(self, upload_id: str, state: str, **detail: Any) -> None:
-        """Mark an upload discarded or terminated (its partial file is removed by the caller)."""
+        """Mark an open upload discarded or terminated (its partial file is removed by the
+        caller); one that already ended (e.g. expired meanwhile) keeps its state."""
         with self.tx() as conn:
             row = conn.execute(
                 sa.select(uploads.c.kiosk_id).where(uploads.c.id == upload_id)
             ).one_or_none()
-            conn.execute(uploads.update().where(uploads.c.id == upload_id).values(state=state))
-            self._event(
-                conn, f"upload_{state}", row.kiosk_id if row else None, upload=upload_id, **detail
+            done = conn.execute(
+                uploads.update()
+                .where(uploads.c.id == upload_id, uploads.c.state == "open")
+                .values(state=state)
             )
+            if done.rowcount == 1:
+                self._event(
+                    conn,
+                    f"upload_{state}",
+                    row.kiosk_id if row else None,
+                    upload=upload_id,
+                    **detail,
+                )
 
     def open_upload_bytes(self) -> int:
-        """Bytes that open uploads may still bring (counted against the storage quota)."""
+        """Bytes that open uploads may still bring (counted against the storage quota);
+        expired, discarded and terminated uploads count for nothing."""
         with self.engine.connect() as conn:
             total = conn.execute(
                 sa.select(sa.func.coalesce(sa.func.sum(uploads.c.length), 0)).where(

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from provisioning import schemas
 
+#: 410 for an upload the expiry sweep ended (tus Expiration); kept here rather than beside
+#: the other ``E_*`` in ``provisioning.schemas`` because the kiosk branches on the status
+#: (404 and 410 both mean "start again"), not on this code.
+E_UPLOAD_EXPIRED = "upload_expired"
+
 # code -> (status, English, Vietnamese)
 ERRORS: dict[str, tuple[int, str, str]] = {
     schemas.E_CERT_REQUIRED: (
@@ -45,6 +50,13 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         404,
         "No such upload for this kiosk.",
         "Không tìm thấy lượt gửi này của máy.",
+    ),
+    E_UPLOAD_EXPIRED: (
+        410,
+        "This unfinished upload expired after receiving nothing for too long and its "
+        "partial data was deleted; create a new upload.",
+        "Lượt gửi dở này đã hết hạn vì quá lâu không nhận thêm dữ liệu, phần đã nhận đã bị "
+        "xóa; hãy gửi lại từ đầu.",
     ),
     schemas.E_OFFSET_MISMATCH: (
         409,

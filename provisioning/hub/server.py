@@ -34,7 +34,7 @@ def uvicorn_config(
         port=settings.port,
         http=MTLSH11Protocol,
         ws="none",
-        lifespan="off",
+        lifespan="on",  # the app's lifespan runs the periodic upload-expiry sweep
         ssl_certfile=str(settings.server_cert_path),
         ssl_keyfile=str(settings.server_key_path),
         ssl_ca_certs=str(settings.ca_cert_path),

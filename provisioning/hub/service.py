@@ -1,4 +1,5 @@
-"""The hub's duties without HTTP: enroll devices, accept uploads, store, sign receipts.
+"""The hub's duties without HTTP: enroll devices, accept uploads, store, sign receipts,
+expire abandoned uploads.
 
 The routes (``est``, ``tus``) translate requests into these calls and :class:`HubError` into
 JSON; everything here is synchronous and runs in the server's worker threads, so fsyncs,
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -18,6 +20,7 @@ from provisioning.hub import pki
 from provisioning.hub.config import HubSettings
 from provisioning.hub.db import DeviceExists, HubDB, TokenInvalid, Upload
 from provisioning.hub.errors import HubError
+from provisioning.hub.expiry import ExpiredUpload, expire_idle_uploads
 from provisioning.hub.receipts import ReceiptSigner
 from provisioning.hub.spool import Spool
 from provisioning.hub.storage import ObjectStore, StorageFull, object_key, open_store
@@ -43,6 +46,12 @@ class HubService:
         self.store = store if store is not None else open_store(settings)
         self.spool = Spool(settings.spool_dir)
         self.recover()
+        self.expire_uploads()
+
+    @property
+    def expire_after(self) -> timedelta:
+        """How long an unfinished upload may stay idle (``[uploads] expire_after_hours``)."""
+        return self.settings.uploads.expire_after
 
     def close(self) -> None:
         self.db.close()
@@ -69,7 +78,7 @@ class HubService:
                 log.warning(
                     "upload %s: part file shorter than its offset; resuming at %d", row.id, size
                 )
-                self.db.set_offset(row.id, size)
+                self.db.set_offset(row.id, size, touch=False)
         removed = self.spool.remove_orphans(live)
         if removed:
             log.info("removed %d orphaned partial uploads", len(removed))
@@ -153,13 +162,16 @@ class HubService:
         self.db.record_receipt(receipt, None, int(obj["size"]), obj["stored_as"])
         return receipt
 
-    def create_upload(self, kiosk_id: str, length: int, meta: dict[str, str]) -> str:
+    def create_upload(
+        self, kiosk_id: str, length: int, meta: dict[str, str]
+    ) -> tuple[str, datetime]:
+        """Start an upload: its id and when it expires if nothing arrives."""
         upload_id = pki.random_id()
         try:
             self.spool.create(upload_id)
         except StorageFull:
             raise HubError(schemas.E_STORAGE_FULL) from None
-        self.db.create_upload(
+        created = self.db.create_upload(
             upload_id, kiosk_id, meta["document_id"], meta["sha256"], length, meta
         )
         self.db.event(
@@ -170,7 +182,12 @@ class HubService:
             sha256=meta["sha256"],
             length=length,
         )
-        return upload_id
+        return upload_id, created + self.expire_after
+
+    def expire_uploads(self, now: datetime | None = None) -> list[ExpiredUpload]:
+        """Expire unfinished uploads idle for ``[uploads] expire_after_hours`` (run at
+        start-up and periodically by the app; blocking, so called from a worker thread)."""
+        return expire_idle_uploads(self.db, self.spool, self.expire_after, now)
 
     def finalize(self, upload: Upload) -> dict[str, Any]:
         """All bytes are in and fsynced: check the hash, store once, sign and record."""

@@ -1,4 +1,5 @@
-"""tus 1.0.0 ingest: core + creation + termination + checksum, as in docs/uplink-protocol.md.
+"""tus 1.0.0 ingest: core + creation + termination + checksum + expiration, as in
+docs/uplink-protocol.md.
 
 Written here rather than taken from a library: the FastAPI tus servers on PyPI
 (``tuspyserver``, ``fastapi-tusd``) have no checksum extension, answer errors in their own
@@ -11,6 +12,11 @@ Durability: received bytes are appended to the upload's part file and fsynced ev
 acknowledged (in the database and in ``Upload-Offset``). The offset that completes an
 upload is acknowledged only together with its receipt, so a hub killed anywhere resumes from
 ``HEAD`` without losing or doubling a byte.
+
+Expiration: ``POST``, ``HEAD`` and every ``PATCH`` answer that leaves the upload open carry
+``Upload-Expires``; an upload swept by :mod:`provisioning.hub.expiry` answers ``410
+upload_expired``. A ``PATCH`` first claims its upload in the database
+(:meth:`HubDB.touch_upload`), so it never writes into a partial file a sweep is deleting.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -28,7 +35,8 @@ from starlette.requests import ClientDisconnect
 from provisioning import schemas
 from provisioning.hub.auth import Device, authenticate
 from provisioning.hub.db import Upload
-from provisioning.hub.errors import HubError
+from provisioning.hub.errors import E_UPLOAD_EXPIRED, HubError
+from provisioning.hub.expiry import TUS_EXTENSION, expires_header
 from provisioning.hub.service import HubService
 from provisioning.hub.storage import StorageFull
 from provisioning.hub.tls import peer_certificate
@@ -41,6 +49,8 @@ server has not noticed yet) before answering 423."""
 
 router = APIRouter()
 BASE = schemas.FILES_PATH.rstrip("/")
+#: The shared contract's extensions plus expiration (served here, nothing to do on a client).
+TUS_EXTENSIONS = tuple(dict.fromkeys((*schemas.TUS_EXTENSIONS, TUS_EXTENSION)))
 
 
 def _hub(request: Request) -> HubService:
@@ -75,6 +85,8 @@ async def _own_upload(request: Request, upload_id: str, device: Device) -> Uploa
     upload = await run_in_threadpool(_hub(request).db.upload, upload_id, device.kiosk_id)
     if upload is None or upload.state in ("discarded", "terminated"):
         raise HubError(schemas.E_NOT_FOUND)
+    if upload.state == "expired":
+        raise HubError(E_UPLOAD_EXPIRED)
     return upload
 
 
@@ -97,7 +109,7 @@ async def options(request: Request, device: DeviceDep) -> Response:
         status_code=204,
         headers={
             "Tus-Version": schemas.TUS_VERSION,
-            "Tus-Extension": ",".join(schemas.TUS_EXTENSIONS),
+            "Tus-Extension": ",".join(TUS_EXTENSIONS),
             "Tus-Checksum-Algorithm": ",".join(schemas.TUS_CHECKSUM_ALGORITHMS),
             "Tus-Max-Size": str(hub.settings.uploads.max_size),
         },
@@ -128,10 +140,14 @@ async def create(request: Request, device: DeviceDep) -> Response:
             receipt, status_code=200, headers={"Tus-Resumable": schemas.TUS_VERSION}
         )
     await run_in_threadpool(hub.check_room, length)
-    upload_id = await run_in_threadpool(hub.create_upload, device.kiosk_id, length, meta)
+    upload_id, expires = await run_in_threadpool(hub.create_upload, device.kiosk_id, length, meta)
     return Response(
         status_code=201,
-        headers={"Location": f"{BASE}/{upload_id}", "Tus-Resumable": schemas.TUS_VERSION},
+        headers={
+            "Location": f"{BASE}/{upload_id}",
+            "Tus-Resumable": schemas.TUS_VERSION,
+            **expires_header(expires),
+        },
     )
 
 
@@ -140,16 +156,16 @@ async def head(upload_id: str, request: Request, device: DeviceDep) -> Response:
     _tus_version(request)
     upload = await _own_upload(request, upload_id, device)
     offset = upload.length if upload.state == "complete" else upload.offset
-    return Response(
-        status_code=200,
-        headers={
-            "Upload-Offset": str(offset),
-            "Upload-Length": str(upload.length),
-            "Upload-Metadata": schemas.encode_tus_metadata(upload.meta),
-            "Cache-Control": "no-store",
-            "Tus-Resumable": schemas.TUS_VERSION,
-        },
-    )
+    headers = {
+        "Upload-Offset": str(offset),
+        "Upload-Length": str(upload.length),
+        "Upload-Metadata": schemas.encode_tus_metadata(upload.meta),
+        "Cache-Control": "no-store",
+        "Tus-Resumable": schemas.TUS_VERSION,
+    }
+    if upload.state == "open" and upload.active_at is not None:
+        headers.update(expires_header(upload.active_at + _hub(request).expire_after))
+    return Response(status_code=200, headers=headers)
 
 
 @router.get(BASE + "/{upload_id}/receipt")
@@ -227,11 +243,19 @@ async def patch(upload_id: str, request: Request, device: DeviceDep) -> Response
         declared = _int_header(request, "Content-Length", required=False)
         if declared is not None and offset + declared > upload.length:
             raise HubError(schemas.E_BAD_REQUEST, "body would exceed Upload-Length")
-        return await _receive(request, hub, upload, checksum)
+        active_at = await run_in_threadpool(hub.db.touch_upload, upload.id)
+        if active_at is None:  # expired (or ended) since it was read: answer as such
+            await _own_upload(request, upload_id, device)
+            raise HubError(schemas.E_NOT_FOUND)
+        return await _receive(request, hub, upload, checksum, active_at)
 
 
 async def _receive(
-    request: Request, hub: HubService, upload: Upload, checksum: tuple[str, bytes] | None
+    request: Request,
+    hub: HubService,
+    upload: Upload,
+    checksum: tuple[str, bytes] | None,
+    active_at: datetime,
 ) -> Response:
     start = upload.offset
     committed = start
@@ -242,12 +266,12 @@ async def _receive(
 
     async def commit() -> None:
         """fsync, then acknowledge (never the final byte: that comes with the receipt)."""
-        nonlocal committed
+        nonlocal committed, active_at
         if writer.offset == committed:
             return
         synced = await run_in_threadpool(writer.sync)
         if synced < upload.length:
-            await run_in_threadpool(hub.db.set_offset, upload.id, synced)
+            active_at = await run_in_threadpool(hub.db.set_offset, upload.id, synced)
             committed = synced
 
     try:
@@ -280,7 +304,11 @@ async def _receive(
         if writer.offset < upload.length:
             return Response(
                 status_code=204,
-                headers={"Upload-Offset": str(committed), "Tus-Resumable": schemas.TUS_VERSION},
+                headers={
+                    "Upload-Offset": str(committed),
+                    "Tus-Resumable": schemas.TUS_VERSION,
+                    **expires_header(active_at + hub.expire_after),
+                },
             )
         await run_in_threadpool(writer.sync)
         writer.close()
