@@ -97,6 +97,32 @@ def find_tessdata(configured: str = "", languages: str = "vie+eng") -> str:
     )
 
 
+#: Leptonica's message level that prints nothing (``L_SEVERITY_NONE`` in environ.h).
+_LEPT_SEVERITY_NONE = 6
+
+
+def quiet_leptonica() -> bool:
+    """Stop Leptonica's stderr chatter ("Error in boxClipToRectangle: box outside
+    rectangle", two lines on many pages): Tesseract's layout analysis handles those returns
+    itself, and on a kiosk they only flood the journal that IT reads for real faults.
+
+    The library is the one Tesseract has loaded (a wheel bundles its own copy, Debian
+    links the system one), found in this process's memory map. Returns whether it worked.
+    """
+    import ctypes
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split()[-1] for line in maps if "lept" in line.rsplit("/", 1)[-1]}
+        for path in sorted(paths):
+            if path.startswith("/") and ".so" in path:
+                ctypes.CDLL(path).setMsgSeverity(_LEPT_SEVERITY_NONE)
+                return True
+    except (OSError, AttributeError):
+        pass
+    return False
+
+
 class Engine:
     """A Tesseract engine bound to one process; reuse it for many pages."""
 
@@ -105,6 +131,7 @@ class Engine:
         import tesserocr  # imported here: only workers need the C++ library loaded
 
         self._tesserocr = tesserocr
+        quiet_leptonica()
         self.languages = languages
         self.api = tesserocr.PyTessBaseAPI(
             path=tessdata.rstrip("/") + "/",

@@ -275,3 +275,24 @@ def test_cli_extract_reports_unreadable_input(tmp_path, capsys, monkeypatch):
     assert args.func(args) == 1
     err = capsys.readouterr().err
     assert "không phải ảnh" in err and "not a readable image" in err
+
+
+def test_the_ocr_engine_silences_leptonica_chatter():
+    """Leptonica's "Error in boxClipToRectangle" lines must not flood the kiosk's journal;
+    a fresh process (the OCR worker's situation) is checked through Leptonica itself:
+    ``setMsgSeverity`` answers the level that was set before."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes\n"
+        "from firmware.ocr import Engine, find_tessdata\n"
+        "Engine(find_tessdata(), 'vie+eng')\n"
+        "maps = open('/proc/self/maps').read().split()\n"
+        "lib = next(p for p in maps if '/' in p and 'lept' in p.rsplit('/', 1)[-1])\n"
+        "print(ctypes.CDLL(lib).setMsgSeverity(6))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "6"  # L_SEVERITY_NONE was already in force
