@@ -249,9 +249,12 @@ def tus_headers(**extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serve_in_thread(hub_dir: Path, store: Any = None, **overrides: Any) -> Iterator[HubProcess]:
+def serve_in_thread(
+    hub_dir: Path, store: Any = None, *, enroll_limiter: Any = None, **overrides: Any
+) -> Iterator[HubProcess]:
     """The hub in a thread of the test process, for fault injection (e.g. a store that
-    reports a full disk). Same uvicorn, TLS and app as the subprocess hub."""
+    reports a full disk, an enrollment limiter on a test clock). Same uvicorn, TLS and app
+    as the subprocess hub."""
     import threading
 
     import uvicorn
@@ -261,7 +264,9 @@ def serve_in_thread(hub_dir: Path, store: Any = None, **overrides: Any) -> Itera
 
     port = free_port()
     settings = load_hub_settings(hub_dir, port=port, **overrides)
-    config, service = uvicorn_config(settings, store=store, log_level="warning")
+    config, service = uvicorn_config(
+        settings, store=store, enroll_limiter=enroll_limiter, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -8,6 +8,9 @@ While the app runs (its lifespan), unfinished uploads idle for ``[uploads]
 expire_after_hours`` are expired every :func:`~provisioning.hub.expiry.sweep_interval`
 (the service already swept once at start-up); the sweep's database work and file deletions
 run in the worker threads, like every other blocking call of the routes.
+
+``app.state.enroll_limiter`` holds the limit on failed enrollment attempts per client
+address (``[enroll]``; in memory, one per app, i.e. per hub process).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provisioning import schemas
 from provisioning.hub import est, tus
+from provisioning.hub.enroll_limit import EnrollLimiter
 from provisioning.hub.errors import ERRORS, HubError
 from provisioning.hub.expiry import sweep_interval
 from provisioning.hub.service import HubService
@@ -49,7 +53,10 @@ async def expire_periodically(hub: HubService) -> None:
             log.exception("upload expiry sweep failed; next try in %.0f s", every)
 
 
-def create_app(hub: HubService) -> FastAPI:
+def create_app(hub: HubService, *, enroll_limiter: EnrollLimiter | None = None) -> FastAPI:
+    """The hub's app; ``enroll_limiter`` defaults to one built from ``[enroll]`` (tests pass
+    their own to control its clock)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(expire_periodically(hub), name="hub-upload-expiry")
@@ -65,6 +72,9 @@ def create_app(hub: HubService) -> FastAPI:
     )
     app.state.hub = hub
     app.state.upload_locks = {}
+    if enroll_limiter is None:  # not ``or``: an empty limiter is falsy (it has __len__)
+        enroll_limiter = EnrollLimiter.from_config(hub.settings.enroll)
+    app.state.enroll_limiter = enroll_limiter
     app.include_router(est.router)
     app.include_router(tus.router)
 

@@ -92,6 +92,35 @@ class UploadConfig(BaseModel):
         return timedelta(hours=self.expire_after_hours)
 
 
+class EnrollConfig(BaseModel):
+    """The limit on failed enrollment attempts (``provisioning.hub.enroll_limit``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_failures: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Failed simpleenroll attempts (bad or missing token, malformed request) "
+        "one client address may make within window_s before it is refused with 429 "
+        "too_many_attempts for window_s seconds. Counted per hub process, per address as "
+        "the hub sees it (behind a proxy, set uvicorn's FORWARDED_ALLOW_IPS).",
+    )
+    window_s: int = Field(
+        600,
+        ge=1,
+        le=24 * 3600,
+        description="Seconds over which failures are counted, and how long a block lasts.",
+    )
+    max_tracked: int = Field(
+        10_000,
+        ge=100,
+        le=10_000_000,
+        description="Most client addresses remembered at once (bounds memory under a flood "
+        "of distinct addresses; the least recently active is forgotten first).",
+    )
+
+
 class HubSettings(BaseSettings):
     """All hub settings; ``dir`` is where hub.toml, pki/, hub.db, objects/ and uploads/ live."""
 
@@ -114,6 +143,7 @@ class HubSettings(BaseSettings):
     storage: StorageConfig = StorageConfig()
     certs: CertConfig = CertConfig()
     uploads: UploadConfig = UploadConfig()
+    enroll: EnrollConfig = EnrollConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -223,6 +253,7 @@ def render_hub_toml(name: str, host: str, port: int, public_url: str) -> str:
         ("storage.s3", S3Config),
         ("certs", CertConfig),
         ("uploads", UploadConfig),
+        ("enroll", EnrollConfig),
     ):
         out += ["", f"[{section}]"]
         for key, field in model.model_fields.items():

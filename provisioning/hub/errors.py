@@ -13,6 +13,11 @@ from provisioning import schemas
 #: (404 and 410 both mean "start again"), not on this code.
 E_UPLOAD_EXPIRED = "upload_expired"
 
+#: 429 for a client address over the limit of failed enrollment attempts
+#: (``provisioning.hub.enroll_limit``); kept here for the same reason: the kiosk treats 429
+#: as "try again later" by status and shows ``message_vi``, it does not branch on the code.
+E_TOO_MANY_ATTEMPTS = "too_many_attempts"
+
 # code -> (status, English, Vietnamese)
 ERRORS: dict[str, tuple[int, str, str]] = {
     schemas.E_CERT_REQUIRED: (
@@ -98,6 +103,13 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         "Only tus 1.0.0 is supported (Tus-Resumable: 1.0.0).",
         "Máy chủ chỉ hỗ trợ giao thức tus 1.0.0.",
     ),
+    E_TOO_MANY_ATTEMPTS: (
+        429,
+        "Too many failed enrollment attempts from this address; wait before trying again "
+        "(Retry-After) and check the enrollment code, or ask provincial IT for a new one.",
+        "Có quá nhiều lần đăng ký sai từ địa chỉ này; hãy đợi rồi thử lại và kiểm tra mã "
+        "đăng ký, hoặc xin mã mới từ cán bộ kỹ thuật tỉnh.",
+    ),
     schemas.E_UPLOAD_BUSY: (
         423,
         "Another request is writing to this upload; retry shortly.",
@@ -119,10 +131,19 @@ ERRORS: dict[str, tuple[int, str, str]] = {
 class HubError(Exception):
     """An error answered as ``{"error": {code, message, message_vi}}`` with its status."""
 
-    def __init__(self, code: str, detail: str = "", *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        code: str,
+        detail: str = "",
+        *,
+        detail_vi: str = "",
+        headers: dict[str, str] | None = None,
+    ):
         status, message, message_vi = ERRORS[code]
         if detail:
             message = f"{message} ({detail})"
+        if detail_vi:  # for details a clerk needs, e.g. how long to wait (the kiosk shows vi)
+            message_vi = f"{message_vi} ({detail_vi})"
         super().__init__(message)
         self.code = code
         self.status = status

@@ -17,19 +17,29 @@ import uvicorn
 
 from provisioning.hub.app import create_app
 from provisioning.hub.config import HubConfigError, HubSettings, load_hub_settings
+from provisioning.hub.enroll_limit import EnrollLimiter
 from provisioning.hub.service import HubService
 from provisioning.hub.storage import ObjectStore
 from provisioning.hub.tls import MTLSH11Protocol, ssl_context_factory
 
 
 def uvicorn_config(
-    settings: HubSettings, store: ObjectStore | None = None, **kw: Any
+    settings: HubSettings,
+    store: ObjectStore | None = None,
+    *,
+    enroll_limiter: EnrollLimiter | None = None,
+    **kw: Any,
 ) -> tuple[uvicorn.Config, HubService]:
-    """The uvicorn configuration of a hub (and the service it serves)."""
+    """The uvicorn configuration of a hub (and the service it serves).
+
+    Proxy headers are left at uvicorn's defaults (``proxy_headers`` on, ``X-Forwarded-For``
+    believed only from ``FORWARDED_ALLOW_IPS``, default 127.0.0.1 and ::1); the enrollment
+    limit counts per client address as that yields (see ``enroll_limit``).
+    """
     hub = HubService(settings, store=store)
     kw.setdefault("log_level", "info")
     config = uvicorn.Config(
-        create_app(hub),
+        create_app(hub, enroll_limiter=enroll_limiter),
         host=settings.host,
         port=settings.port,
         http=MTLSH11Protocol,

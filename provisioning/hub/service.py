@@ -85,10 +85,22 @@ class HubService:
 
     # --- enrollment --------------------------------------------------------------------------
 
-    def enroll(self, token: str, csr: x509.CertificateSigningRequest) -> x509.Certificate:
+    def enroll(self, token: str, csr: x509.CertificateSigningRequest | bytes) -> x509.Certificate:
+        """Issue the first certificate of a device for a one-time token.
+
+        ``csr`` may be the raw request body (base64 DER); it is parsed only after the token
+        proved usable, so a caller without a good token never gets its DER parsed and is
+        always answered ``token_invalid``. ``csr_invalid`` and ``device_exists`` therefore
+        mean the caller held a usable token (the enrollment limit relies on that).
+        """
         token_hash = hash_token(token)
         if self.db.usable_token(token_hash) is None:
             raise HubError(schemas.E_TOKEN_INVALID)
+        if isinstance(csr, bytes):
+            try:
+                csr = schemas.load_csr_body(csr)
+            except ValueError as exc:
+                raise HubError(schemas.E_CSR_INVALID, str(exc)) from None
         try:
             issued = pki.issue_device_cert(
                 self.ca_key, self.ca_cert, csr, self.settings.certs.device_days
