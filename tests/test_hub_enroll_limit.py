@@ -310,3 +310,29 @@ def test_what_counts_as_a_failure(hub_factory):
             assert r.status_code == 415
             _assert_too_many(_enroll(c, hub.mint_token().token, "k-e"), 300)
         assert len(_blocked_events(hub)) == 2  # the two blocks of this test
+
+
+@pytest.mark.integration
+def test_the_kiosk_says_how_long_to_wait_when_blocked(hub_factory, tmp_path):
+    """The kiosk's own enrollment client (``sohoa enroll``, the camera QR) turns the 429 into
+    a plain sentence with the wait, in Vietnamese and English, and keeps nothing."""
+    from firmware.paths import DataPaths
+    from firmware.uplink.client import UplinkError
+    from firmware.uplink.identity import enroll, load_identity
+    from firmware.uplink.qr import parse_enroll_uri
+
+    clock = FakeClock()
+    base = hub_factory(start=False)
+    with _hub_with_clock(base.dir, clock, enroll={"max_failures": 1, "window_s": 600}) as hub:
+        with _client(hub) as c:
+            assert _enroll(c, BAD_TOKEN).status_code == 401
+        paths = DataPaths(tmp_path / "kiosk").ensure()
+        ticket = parse_enroll_uri(hub.mint_token().uri)
+        with pytest.raises(UplinkError) as info:
+            enroll(paths, "kiosk-blocked", ticket)
+        err = info.value
+        assert err.code == "too_many_attempts" and err.transient
+        assert "10 phút" in err.message_vi and "10 min" in err.message_en
+        assert load_identity(paths) is None
+        clock.advance(600)
+        assert enroll(paths, "kiosk-blocked", ticket).hub_url == hub.url

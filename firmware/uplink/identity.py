@@ -202,6 +202,22 @@ def _enroll_error(resp: httpx.Response) -> UplinkError:
             transient=False,
             status=409,
         )
+    if st == 429:
+        try:
+            minutes = max(1, -(-int(resp.headers.get("Retry-After", "600")) // 60))
+        except ValueError:
+            minutes = 10
+        return UplinkError(
+            "too_many_attempts",
+            f"The hub refuses enrollment from this address for about {minutes} min after "
+            "too many failed attempts; check the code (or ask provincial IT for a new one) "
+            "and try again then.",
+            f"Trung tâm tạm từ chối đăng ký từ địa chỉ này khoảng {minutes} phút vì đã thử "
+            "sai quá nhiều lần; hãy kiểm tra lại mã (hoặc xin mã mới từ cán bộ kỹ thuật "
+            "tỉnh) rồi thử lại sau.",
+            transient=True,
+            status=429,
+        )
     if st == 400:
         err = hub_error(resp, "enrolling")
         return UplinkError(
