@@ -485,3 +485,22 @@ def test_kiosk_starts_an_expired_upload_again_and_delivers_it(hub, tmp_path, mak
         assert [e["detail"]["upload"] for e in _events(hub, "receipt")] == [_uid(row["upload_url"])]
     finally:
         catalog.close()
+
+
+def test_a_create_that_would_not_fit_sweeps_first(hub_factory):
+    """Room held by an upload already past its expiry is given back at once, not after the
+    next hourly sweep: the kiosk asking for it gets 201, not 507."""
+    hub = hub_factory(storage={"quota_bytes": 300_000})
+    dev = enroll_test_device(hub, "kiosk-a")
+    idle, big = _data(200_000, seed=1), _data(200_000, seed=2)
+    with device_client(dev) as c:
+        loc_idle = _create(c, idle, "IDLE").headers["Location"]
+        assert _patch(c, loc_idle, 0, idle[:40_000]).status_code == 204
+        r = _create(c, big, "BIG")
+        assert r.status_code == 507  # the idle upload is not expired yet: its room is held
+        _backdate(hub, loc_idle, timedelta(days=8))
+        r = _create(c, big, "BIG")
+        assert r.status_code == 201, r.text
+        assert _row(hub, loc_idle).state == "expired" and not _part(hub, loc_idle).exists()
+        (ev,) = _events(hub, "upload_expired")
+        assert ev["detail"]["by"] == "hub"

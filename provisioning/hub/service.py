@@ -146,10 +146,17 @@ class HubService:
         return {**meta, "sha256": sha}
 
     def check_room(self, length: int) -> None:
-        """Refuse an upload up front when it cannot fit (quota or free disk)."""
+        """Refuse an upload up front when it cannot fit (quota or free disk).
+
+        Before refusing for the quota, uploads already past their expiry are swept: the
+        periodic sweep runs hourly, and a kiosk should not get 507 for room that abandoned
+        uploads hold only until then.
+        """
         quota = self.settings.storage.quota_bytes
         if quota is not None:
             committed = self.db.stored_bytes() + self.db.open_upload_bytes()
+            if committed + length > quota and self.expire_uploads():
+                committed = self.db.stored_bytes() + self.db.open_upload_bytes()
             if committed + length > quota:
                 raise HubError(schemas.E_STORAGE_FULL, f"quota {quota} bytes")
         free = shutil.disk_usage(self.spool.root).free
