@@ -4,8 +4,9 @@ Every captured frame needs two independent looks before it becomes a page (or no
 QR search for a cover sheet or separator (:mod:`firmware.qrsheet`) and the page preview with
 its quality verdict (:func:`firmware.pipeline.make_preview`). Both are pure functions of the
 JPEG bytes, mostly spent in OpenCV and libjpeg, which release the GIL; run on two threads
-they overlap each other *and* the durable write of the frame, so the thumbnail reaches the
-screen sooner (budget: pedal press -> thumbnail 0.5 s).
+they overlap each other, and the preview also overlaps the durable write of the frame (which
+waits for the sheet verdict: a sheet is never stored as a page), so the thumbnail reaches
+the screen sooner (budget: pedal press -> thumbnail 0.5 s).
 
 :class:`PreparedFrame` holds the two futures. Nothing here writes a file or touches the
 catalog: if the frame turns out to be a sheet, the preview is simply dropped.

@@ -546,8 +546,9 @@ class Kiosk:
 
         A frame showing a QR cover sheet or batch separator is acted on instead
         (:mod:`firmware.sheet_flow`) and answered with ``page=None`` and ``sheet`` set.
-        The sheet check and the preview run on the frame-prep threads while the frame is
-        being stored (``prepared``: already started, e.g. when the pedal went down).
+        The sheet check and the preview run side by side on the frame-prep threads, and the
+        preview goes on while the frame is being stored (``prepared``: already started, e.g.
+        when the pedal went down).
         """
         from firmware.sheet_flow import check_frame
 
