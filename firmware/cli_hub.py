@@ -3,7 +3,9 @@
 ``sohoa hub init --dir D`` creates the hub directory (fleet CA, TLS and receipt certificates,
 hub.toml); ``sohoa hub [run] --dir D`` serves it; ``sohoa hub token new --group G`` prints a
 one-time enrollment token with its QR; ``sohoa hub device list|revoke``; ``sohoa hub gc``
-expires abandoned uploads at once (the running hub does it hourly). The hub package is
+expires abandoned uploads at once (the running hub does it hourly); ``sohoa hub events``
+shows the event log (enrollments, revocations, receipts, blocked enrollment attempts,
+expired uploads). The hub package is
 imported only when one of these commands runs, so the kiosk never loads it.
 The directory may also come from ``SOHOA_HUB_DIR``.
 """
@@ -233,13 +235,38 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    """The newest entries of the hub's event log, for IT: who enrolled, what was revoked,
+    which addresses were blocked from enrolling, which uploads expired."""
+    from provisioning.hub.db import HubDB
+
+    s = _settings(args)
+    db = HubDB(s.database_url)
+    try:
+        db.create_schema()
+        rows = db.events(args.kind, kiosk_id=args.kiosk, last=args.last)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("Chưa có sự kiện nào / no events")
+        return 0
+    print(f"{'time':<16} {'event':<18} {'kiosk':<20} detail")
+    for r in rows:
+        detail = " ".join(f"{k}={v}" for k, v in sorted(r["detail"].items()))
+        print(f"{_when(r['at'])} {r['kind']:<18} {r['kiosk_id'] or '-':<20} {detail}")
+    return 0
+
+
 def _when(value: Any) -> str:
     return f"{value:%Y-%m-%d %H:%M}" if value is not None else "-".ljust(16)
 
 
 def register(sub: Any) -> None:
     """Add ``hub`` and its sub-commands to the ``sohoa`` parser."""
-    hub = sub.add_parser("hub", help="fleet hub: init, run, enrollment tokens, devices, gc")
+    hub = sub.add_parser("hub", help="fleet hub: init, run, enrollment tokens, devices, gc, events")
     hub.add_argument("--dir", help="hub directory (or SOHOA_HUB_DIR)")
     hub.add_argument("--host", help="run: listen address")
     hub.add_argument("--port", type=int, help="run: HTTPS port")
@@ -290,3 +317,10 @@ def register(sub: Any) -> None:
     )
     g.add_argument("--json", action="store_true", help="print the expired uploads as JSON")
     g.set_defaults(func=cmd_gc)
+
+    e = sub_parser("events", "the hub's event log, newest last")
+    e.add_argument("--kind", help="only this kind, e.g. enroll_blocked, upload_expired, revoked")
+    e.add_argument("--kiosk", help="only events of this kiosk id")
+    e.add_argument("--last", type=int, default=50, help="how many of the newest (default 50)")
+    e.add_argument("--json", action="store_true", help="JSON")
+    e.set_defaults(func=cmd_events)

@@ -126,6 +126,25 @@ def test_device_list_and_revoke_take_effect_on_a_running_hub(hub):
     assert ev[-1]["kiosk_id"] == "kiosk-ql" and ev[-1]["detail"]["reason"] == "mất"
 
 
+def test_events_show_the_newest_entries_for_it(hub):
+    enroll_test_device(hub, "kiosk-ev1")
+    enroll_test_device(hub, "kiosk-ev2")
+    run_sohoa(["hub", "device", "revoke", "kiosk-ev1", "--dir", str(hub.dir), "--reason", "hỏng"])
+    every = json.loads(run_sohoa(["hub", "events", "--dir", str(hub.dir), "--json"]).stdout)
+    assert every[-1]["kind"] == "revoked" and every[-1]["detail"]["reason"] == "hỏng"
+    assert [e["id"] for e in every] == sorted(e["id"] for e in every)  # newest last
+    last2 = run_sohoa(["hub", "events", "--dir", str(hub.dir), "--json", "--last", "2"])
+    assert [e["id"] for e in json.loads(last2.stdout)] == [e["id"] for e in every[-2:]]
+    mine = run_sohoa(["hub", "events", "--dir", str(hub.dir), "--json", "--kiosk", "kiosk-ev2"])
+    assert {e["kiosk_id"] for e in json.loads(mine.stdout)} == {"kiosk-ev2"}
+    table = run_sohoa(["hub", "events", "--dir", str(hub.dir), "--kind", "revoked"])
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert len(lines) == 2 and "kiosk-ev1" in lines[1] and "reason=hỏng" in lines[1]
+    none = run_sohoa(["hub", "events", "--dir", str(hub.dir), "--kind", "enroll_blocked"])
+    assert "no events" in none.stdout
+
+
 def test_plain_sohoa_hub_runs_the_server(tmp_path):
     d = tmp_path / "hub"
     assert run_sohoa(["hub", "init", "--dir", str(d)]).returncode == 0

@@ -273,12 +273,20 @@ class HubDB:
         with self.tx() as conn:
             self._event(conn, kind, kiosk_id, **detail)
 
-    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        q = sa.select(events).order_by(events.c.id)
+    def events(
+        self, kind: str | None = None, *, kiosk_id: str | None = None, last: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The event log, oldest first; ``last``: only the newest that many."""
+        q = sa.select(events).order_by(events.c.id.desc() if last else events.c.id)
         if kind:
             q = q.where(events.c.kind == kind)
+        if kiosk_id:
+            q = q.where(events.c.kiosk_id == kiosk_id)
+        if last:
+            q = q.limit(last)
         with self.engine.connect() as conn:
-            return [{**row._asdict(), "detail": json.loads(row.detail)} for row in conn.execute(q)]
+            rows = [{**row._asdict(), "detail": json.loads(row.detail)} for row in conn.execute(q)]
+        return rows[::-1] if last else rows
 
     # --- tokens ----------------------------------------------------------------------------
 
