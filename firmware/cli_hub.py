@@ -13,10 +13,12 @@ The directory may also come from ``SOHOA_HUB_DIR``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +106,12 @@ def cmd_token_new(args: argparse.Namespace) -> int:
     import segno
 
     from provisioning import schemas
-    from provisioning.hub.db import HubDB
     from provisioning.hub.pki import load_cert
     from provisioning.hub.tokens import mint_token
 
     s = _settings(args)
     hub_url = args.hub_url or s.url
-    db = HubDB(s.database_url)
-    try:
-        db.create_schema()
+    with _open_db(s) as db:
         try:
             tok = mint_token(
                 db,
@@ -125,8 +124,6 @@ def cmd_token_new(args: argparse.Namespace) -> int:
             raise KioskError(
                 "token_args", str(exc), f"Tham số không hợp lệ: {exc}", status=400
             ) from None
-    finally:
-        db.close()
     qr = segno.make(tok.uri, error="m")
     if args.png:
         png = Path(args.png)
@@ -154,12 +151,9 @@ def cmd_token_new(args: argparse.Namespace) -> int:
 
 
 def cmd_device(args: argparse.Namespace) -> int:
-    from provisioning.hub.db import HubDB, UnknownDevice
+    from provisioning.hub.db import UnknownDevice
 
-    s = _settings(args)
-    db = HubDB(s.database_url)
-    try:
-        db.create_schema()
+    with _open_db(_settings(args)) as db:
         if args.action == "revoke":
             if not args.id:
                 raise KioskError(
@@ -180,13 +174,7 @@ def cmd_device(args: argparse.Namespace) -> int:
             print(f"Đã thu hồi / revoked: {args.id}")
             return 0
         rows = db.list_devices()
-    finally:
-        db.close()
-    if args.json:
-        print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print("Chưa có máy nào đăng ký / no devices enrolled")
+    if _print_json_or_empty(rows, args.json, "Chưa có máy nào đăng ký / no devices enrolled"):
         return 0
     print(
         f"{'kiosk':<20} {'group':<16} {'status':<8} {'enrolled':<17} {'cert until':<17} last seen"
@@ -205,17 +193,12 @@ def cmd_gc(args: argparse.Namespace) -> int:
     Safe beside a running hub: the hub and this command decide in the database which of a
     resumed PATCH and the expiry wins, so a live upload is never cut.
     """
-    from provisioning.hub.db import HubDB
     from provisioning.hub.expiry import expire_idle_uploads
     from provisioning.hub.spool import Spool
 
     s = _settings(args)
-    db = HubDB(s.database_url)
-    try:
-        db.create_schema()
+    with _open_db(s) as db:
         expired = expire_idle_uploads(db, Spool(s.spool_dir), s.uploads.expire_after, by="cli")
-    finally:
-        db.close()
     if args.json:
         print(json.dumps([e.as_json() for e in expired], ensure_ascii=False, indent=2))
         return 0
@@ -238,26 +221,39 @@ def cmd_gc(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     """The newest entries of the hub's event log, for IT: who enrolled, what was revoked,
     which addresses were blocked from enrolling, which uploads expired."""
-    from provisioning.hub.db import HubDB
-
-    s = _settings(args)
-    db = HubDB(s.database_url)
-    try:
-        db.create_schema()
+    with _open_db(_settings(args)) as db:
         rows = db.events(args.kind, kiosk_id=args.kiosk, last=args.last)
-    finally:
-        db.close()
-    if args.json:
-        print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print("Chưa có sự kiện nào / no events")
+    if _print_json_or_empty(rows, args.json, "Chưa có sự kiện nào / no events"):
         return 0
     print(f"{'time':<16} {'event':<18} {'kiosk':<20} detail")
     for r in rows:
         detail = " ".join(f"{k}={v}" for k, v in sorted(r["detail"].items()))
         print(f"{_when(r['at'])} {r['kind']:<18} {r['kiosk_id'] or '-':<20} {detail}")
     return 0
+
+
+@contextlib.contextmanager
+def _open_db(settings: Any) -> Iterator[Any]:
+    """The hub's database for one command (schema brought up to date, closed after)."""
+    from provisioning.hub.db import HubDB
+
+    db = HubDB(settings.database_url)
+    try:
+        db.create_schema()
+        yield db
+    finally:
+        db.close()
+
+
+def _print_json_or_empty(rows: list[Any], as_json: bool, empty: str) -> bool:
+    """Print ``rows`` as JSON, or ``empty`` when there are none; True if that said it all."""
+    if as_json:
+        print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return True
+    if not rows:
+        print(empty)
+        return True
+    return False
 
 
 def _when(value: Any) -> str:
