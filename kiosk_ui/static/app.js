@@ -1025,15 +1025,19 @@
       render();
     });
     setInterval(() => { if (running()) refreshJob(); }, 2000);
-    // A hot-plug event can be missed (the event stream reconnecting): the stick at a glance
-    // (no mount) is compared every few seconds and a change checks the stick again.
+    // A hot-plug event can be missed (the event stream reconnecting), and a check that
+    // began just before a stick was pulled can answer after it: the stick at a glance (no
+    // mount) is compared every few seconds, with its last look and with what the screen
+    // shows, and any difference checks the stick again.
     let usbSeen = null;
     setInterval(async () => {
       if (running()) return;
       try {
         const u = (await api("GET", "/status")).usb || {};
         const key = [u.state, u.count, u.serial].join("|");
-        if (usbSeen !== null && key !== usbSeen) refreshPreflight();
+        const shownNone = !preflight || preflight.status === "no_device";
+        const stale = (u.state === "none") !== shownNone;
+        if ((usbSeen !== null && key !== usbSeen) || stale) refreshPreflight();
         usbSeen = key;
       } catch (e) { /* the next tick retries */ }
     }, 3000);
