@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from firmware import pipeline
 from firmware.config import Settings
@@ -28,10 +27,8 @@ log = logging.getLogger("sohoa.frame_prep")
 
 @dataclass
 class PreparedFrame:
-    """One frame with its sheet check and preview under way (or done)."""
+    """One frame's sheet check and preview, under way (or done)."""
 
-    jpeg: bytes
-    truth: dict[str, Any] | None
     sheet: cf.Future[SheetRead] | None  # None when cover sheets are off
     preview: cf.Future[pipeline.PreviewResult]
 
@@ -56,16 +53,14 @@ class FramePreparer:
         self.settings = settings
         self._pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frame-prep")
 
-    def prepare(
-        self, jpeg: bytes, truth: dict[str, Any] | None = None, *, scan_dpi: int | None = None
-    ) -> PreparedFrame:
+    def prepare(self, jpeg: bytes, *, scan_dpi: int | None = None) -> PreparedFrame:
         sheet = None
         if self.settings.metadata.cover_sheets:
             sheet = self._pool.submit(read_sheet, jpeg, types=self.settings.metadata.document_types)
         preview = self._pool.submit(
             pipeline.make_preview, jpeg, self.settings.pipeline, scan_dpi=scan_dpi
         )
-        return PreparedFrame(jpeg, truth, sheet, preview)
+        return PreparedFrame(sheet, preview)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -231,7 +231,7 @@ class Kiosk:
             frame = self.camera.capture()
             if early.dropped:  # a long press, or the next press: no analysis for nothing
                 raise RuntimeError("early still dropped")
-            prepared = self._prep.prepare(frame.jpeg, getattr(frame, "truth", None))
+            prepared = self._prep.prepare(frame.jpeg)
         except BaseException as exc:  # reported by the press that takes it
             early.done.set_exception(exc)
         else:
@@ -557,7 +557,7 @@ class Kiosk:
         source = "scanner" if scanned else "camera"
         scan_dpi = int(truth["dpi"]) if scanned and truth and truth.get("dpi") else None
         if prepared is None:
-            prepared = self._prep.prepare(jpeg, truth, scan_dpi=scan_dpi)
+            prepared = self._prep.prepare(jpeg, scan_dpi=scan_dpi)
         # A QR cover sheet or separator is acted on and never becomes a page.
         try:
             sheet = check_frame(

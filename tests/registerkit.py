@@ -7,15 +7,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-HEADER = [
-    "Số đến",
-    "Số, ký hiệu",
-    "Ngày văn bản",
-    "Cơ quan ban hành",
-    "Trích yếu",
-    "Loại văn bản",
-    "Độ mật",
-]
+from firmware.register.demo import HEADER  # the columns office registers have
+
 TITLE = "SỔ ĐĂNG KÝ VĂN BẢN ĐẾN"
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 
