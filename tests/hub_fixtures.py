@@ -248,6 +248,27 @@ def tus_headers(**extra: str) -> dict[str, str]:
     return {"Tus-Resumable": schemas.TUS_VERSION, **extra}
 
 
+def tus_create(c: httpx.Client, length: int, meta: dict[str, str]) -> httpx.Response:
+    """``POST /files/``: a new upload of ``length`` bytes described by ``meta``."""
+    return c.post(
+        "/files/",
+        headers=tus_headers(
+            **{"Upload-Length": str(length), "Upload-Metadata": schemas.encode_tus_metadata(meta)}
+        ),
+    )
+
+
+def tus_patch(c: httpx.Client, loc: str, offset: int, body: bytes, **extra: str) -> httpx.Response:
+    """``PATCH`` ``body`` into the upload at ``loc`` from ``offset`` (``extra``: headers)."""
+    return c.patch(
+        loc,
+        content=body,
+        headers=tus_headers(
+            **{"Upload-Offset": str(offset), "Content-Type": schemas.TUS_CONTENT_TYPE, **extra}
+        ),
+    )
+
+
 @contextlib.contextmanager
 def serve_in_thread(
     hub_dir: Path, store: Any = None, *, enroll_limiter: Any = None, **overrides: Any

@@ -32,7 +32,13 @@ from provisioning.hub.expiry import expire_idle_uploads, sweep_interval
 from provisioning.hub.spool import Spool
 from provisioning.hub.tokens import hash_token
 from tests.conftest import run_sohoa, wait_for
-from tests.hub_fixtures import device_client, enroll_test_device, tus_headers
+from tests.hub_fixtures import (
+    device_client,
+    enroll_test_device,
+    tus_create,
+    tus_headers,
+    tus_patch,
+)
 
 try:
     from tests import uplink_fakes as fakes
@@ -60,29 +66,11 @@ def _meta(data: bytes, doc: str) -> dict[str, str]:
 
 
 def _create(c: httpx.Client, data: bytes, doc: str) -> httpx.Response:
-    return c.post(
-        "/files/",
-        headers=tus_headers(
-            **{
-                "Upload-Length": str(len(data)),
-                "Upload-Metadata": schemas.encode_tus_metadata(_meta(data, doc)),
-            }
-        ),
-    )
+    return tus_create(c, len(data), _meta(data, doc))
 
 
 def _patch(c: httpx.Client, loc: str, offset: int, body: bytes) -> httpx.Response:
-    return c.patch(
-        loc,
-        content=body,
-        headers=tus_headers(
-            **{
-                "Upload-Offset": str(offset),
-                "Content-Type": schemas.TUS_CONTENT_TYPE,
-                "Upload-Checksum": schemas.upload_checksum(body),
-            }
-        ),
-    )
+    return tus_patch(c, loc, offset, body, **{"Upload-Checksum": schemas.upload_checksum(body)})
 
 
 def _expires(r: httpx.Response) -> datetime:

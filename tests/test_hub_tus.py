@@ -22,7 +22,9 @@ from tests.hub_fixtures import (
     enroll_test_device,
     init_hub_dir,
     serve_in_thread,
+    tus_create,
     tus_headers,
+    tus_patch,
 )
 
 pytestmark = pytest.mark.integration
@@ -48,27 +50,7 @@ def _meta(data: bytes, doc: str = "doc-1", **extra: str) -> dict[str, str]:
     }
 
 
-def _create(c: httpx.Client, length: int, meta: dict[str, str]) -> httpx.Response:
-    return c.post(
-        "/files/",
-        headers=tus_headers(
-            **{"Upload-Length": str(length), "Upload-Metadata": schemas.encode_tus_metadata(meta)}
-        ),
-    )
-
-
-def _patch(c: httpx.Client, loc: str, offset: int, body: bytes, **extra: str) -> httpx.Response:
-    return c.patch(
-        loc,
-        content=body,
-        headers=tus_headers(
-            **{
-                "Upload-Offset": str(offset),
-                "Content-Type": schemas.TUS_CONTENT_TYPE,
-                **extra,
-            }
-        ),
-    )
+_create, _patch = tus_create, tus_patch
 
 
 def _head_offset(c: httpx.Client, loc: str) -> int:
