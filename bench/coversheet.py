@@ -32,9 +32,9 @@ import cv2
 import numpy as np
 
 from drivers.camera.render import render_frame, render_sheet_frame
-from firmware.coversheet import CoverSheet, SeparatorSheet, decode, fit
-from firmware.coversheet_pdf import render_pdf
-from firmware.qrsheet import find_qr
+from firmware.coversheet.payload import CoverSheet, SeparatorSheet, decode, fit
+from firmware.coversheet.printing import render_pdf
+from firmware.coversheet.reader import find_qr
 
 CONDITIONS = {
     "normal": {},

@@ -48,10 +48,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 from drivers.usb.sim import SimBackend, create_stick  # noqa: E402
-from firmware.catalog import Catalog, new_id  # noqa: E402
 from firmware.config import ExportConfig  # noqa: E402
-from firmware.export import Exporter  # noqa: E402
-from firmware.paths import DataPaths  # noqa: E402
+from firmware.export.exporter import Exporter  # noqa: E402
+from firmware.store.catalog import Catalog, new_id  # noqa: E402
+from firmware.store.paths import DataPaths  # noqa: E402
 
 MB = 1_000_000
 CHUNK = 1 << 20
@@ -201,18 +201,19 @@ def overhead(size_mb: int, runs: int, base: Path, stick: tuple[float, float] | N
         exporter.catalog.close()
 
 
-#: Where an export spends its time: (label, class, method). Nested calls are timed inside
-#: their callers, so the rows are not to be added up.
+#: Where an export spends its time: (label, owner, function), the owner a stage module of
+#: firmware/export/ or a class. Nested calls are timed inside their callers, so the rows
+#: are not to be added up.
 PHASES = [
-    ("preflight: mount, write probe, free space", "Exporter", "_preflight"),
-    ("write document (ZIP -> openssl cms -> stick, fsync)", "Exporter", "_write_document"),
+    ("preflight: mount, write probe, free space", "StickCheck", "check"),
+    ("write document (ZIP -> openssl cms -> stick, fsync)", "writer", "write_document"),
     ("  of which: encryption stream (openssl + pipes)", "cms", "encrypt_stream"),
-    ("  of which: writes to the stick", "_PartWriter", "write"),
-    ("  of which: fsync + rename of each file", "_PartWriter", "_close"),
-    ("manifest, README, signature (write + fsync)", "Exporter", "_write_small"),
-    ("read-back verification (cache dropped)", "Exporter", "_verify"),
-    ("record: transitions + audit", "Exporter", "_record"),
-    ("unmount (safe to remove)", "Exporter", "_release"),
+    ("  of which: writes to the stick", "PartWriter", "write"),
+    ("  of which: fsync + rename of each file", "PartWriter", "_close"),
+    ("manifest, README, signature (write + fsync)", "writer", "write_small"),
+    ("read-back verification (cache dropped)", "manifest", "verify"),
+    ("record: transitions + audit", "record", "record_export"),
+    ("unmount (safe to remove)", "preflight", "release"),
     ("purge of local copies", "Exporter", "purge_due"),
 ]
 
@@ -221,10 +222,19 @@ def profile(size_mb: int, runs: int, base: Path, stick: tuple[float, float] | No
     """Time each phase of the export (wrapping the exporter's own methods)."""
     import collections
 
-    import firmware.export as ex_mod
-    from firmware import cms
+    from firmware.export import cms, manifest, preflight, record, writer
+    from firmware.export.exporter import Exporter
 
-    owners = {"Exporter": ex_mod.Exporter, "_PartWriter": ex_mod._PartWriter, "cms": cms}
+    owners = {
+        "Exporter": Exporter,
+        "StickCheck": preflight.StickCheck,
+        "PartWriter": writer.PartWriter,
+        "cms": cms,
+        "writer": writer,
+        "manifest": manifest,
+        "record": record,
+        "preflight": preflight,
+    }
     spent: dict[str, float] = collections.defaultdict(float)
     originals = []
 

@@ -74,8 +74,8 @@ def peak_rss_of_tree(pid: int, stop: threading.Event, result: list[int]) -> None
 def run_sohoa(frames: list[Path], work: Path, workers: int) -> dict[str, list[float]]:
     """Per frame: preview timing, full page timing (one worker, sequential), size, CER."""
     from firmware import pipeline
-    from firmware.ocr import Engine, find_tessdata
-    from firmware.seal import DocumentInfo, SealPage, seal_pdf
+    from firmware.archive.seal import DocumentInfo, SealPage, seal_pdf
+    from firmware.ocr.engine import Engine, find_tessdata
 
     cfg = PipelineConfig()
     settings = load_settings(None)
@@ -254,7 +254,7 @@ def main() -> int:
     ap.add_argument("--keep", type=Path, help="keep outputs in this directory")
     args = ap.parse_args()
 
-    from drivers.camera.render import write_dataset
+    from drivers.camera.sim import write_dataset
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="sohoa-bench-"))
     work.mkdir(parents=True, exist_ok=True)

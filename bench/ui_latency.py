@@ -1,10 +1,14 @@
-"""Pedal press -> thumbnail on screen, through the real browser (budget: 0.5 s).
+"""Pedal press -> thumbnail on screen, through the real browser (budget: 95th percentile
+0.5 s, worst 1 s, with OCR of the earlier pages running meanwhile).
 
 Starts the kiosk (sim camera at 1600x1200, gpiozero mock pedal, the product's one OCR
 worker) with its UI on loopback in this process, opens the scan screen in headless Debian
 Chromium (never a downloaded browser), presses the pedal on the mock pin N times (held
 80 ms, as a quick foot tap) and reads, in the page, when each new page's thumbnail finished
-loading. Also the first contentful paint of the home screen (budget: 1 s). Prints a table.
+loading. The product's single OCR worker works through the earlier pages meanwhile (the
+backlog at each press is printed): the median alone hid 3-6 s outliers (issue 16), so the
+table gives the 95th percentile and the worst case beside it. Also the first contentful
+paint of the home screen (budget: 1 s). Prints a table.
 
 The same presses on the same frames are measured twice, side by side:
 
@@ -29,9 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "e2e")]
 
-from uikit import CHROMIUM, CHROMIUM_ARGS, SCREEN, sign_in, start_live_kiosk  # noqa: E402
-
 from firmware.config import Settings  # noqa: E402
+from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, SCREEN, sign_in, start_live_kiosk  # noqa: E402
 
 MODES = {"sohoa": "sohoa, still at pedal down", "release": "peer, still at release"}
 
@@ -41,6 +44,7 @@ class Run:
     latencies: list[float] = field(default_factory=list)  # press -> thumbnail shown
     server: list[float] = field(default_factory=list)  # press -> the core's page event
     paints: list[float] = field(default_factory=list)  # home screen first contentful paint
+    backlog: list[int] = field(default_factory=list)  # pages waiting for OCR at each press
 
 
 def measure(mode: str, presses: int) -> Run:
@@ -74,6 +78,7 @@ def measure(mode: str, presses: int) -> Run:
                 events = live.kiosk.events.subscribe()
                 for n in range(1, presses + 1):
                     time.sleep(0.6)  # the clerk turns the page
+                    run.backlog.append(live.kiosk.backlog())  # OCR of earlier pages runs
                     pressed = time.time()
                     live.press_pedal()
                     page.wait_for_function(
@@ -105,23 +110,35 @@ def main() -> int:
     args = ap.parse_args()
     runs = {m: measure(m, args.presses) for m in MODES if args.only in (None, m)}
 
-    def row(name: str, values: list[float], budget: float) -> str:
-        med, worst = statistics.median(values), max(values)
-        verdict = "ok" if worst <= budget else "OVER"
+    def p95(values: list[float]) -> float:
+        """95th percentile, nearest rank (with 20 presses: the second worst)."""
+        ordered = sorted(values)
+        return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
+
+    def row(name: str, values: list[float], budget: float, worst_budget: float) -> str:
+        med, q95, worst = statistics.median(values), p95(values), max(values)
+        verdict = "ok" if q95 <= budget and worst <= worst_budget else "OVER"
         return (
-            f"| {name:<46} | {len(values):>2} | {med:6.3f} | {worst:6.3f} "
-            f"| {budget:5.2f} | {verdict:<4} |"
+            f"| {name:<46} | {len(values):>2} | {med:6.3f} | {q95:6.3f} | {worst:6.3f} "
+            f"| {budget:4.2f} / {worst_budget:4.2f} | {verdict:<4} |"
         )
 
     print()
-    print(f"| {'measure (seconds)':<46} | n  | median |    max | budget | ok?  |")
-    print(f"|{'-' * 48}|----|--------|--------|--------|------|")
+    print(
+        f"| {'measure (seconds)':<46} | n  | median |    p95 |    max | p95 / max budget | ok?  |"
+    )
+    print(f"|{'-' * 48}|----|--------|--------|--------|------------------|------|")
     for mode, run in runs.items():
-        print(row(f"{MODES[mode]}: pedal -> thumbnail", run.latencies, 0.5))
-        print(row("  of which: press -> core event", run.server, 0.5))
+        print(row(f"{MODES[mode]}: pedal -> thumbnail", run.latencies, 0.5, 1.0))
+        print(row("  of which: press -> core event", run.server, 0.5, 1.0))
     for mode, run in runs.items():
-        print(row(f"{MODES[mode]}: home first paint", run.paints, 1.0))
+        print(row(f"{MODES[mode]}: home first paint", run.paints, 1.0, 1.0))
     print("  a press: pin held 80 ms, then the 30 ms debounce; 0.6 s between presses")
+    for mode, run in runs.items():
+        print(
+            f"  {MODES[mode]}: OCR backlog at each press (the load): "
+            + " ".join(str(b) for b in run.backlog)
+        )
     for mode, run in runs.items():
         print(f"  {MODES[mode]}, each press: " + " ".join(f"{v:.2f}" for v in run.latencies))
     return 0

@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from gpiozero import RGBLED, Buzzer
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BEEPS",
+    "Leds",
     "PATTERNS",
     "NullLeds",
     "Pattern",
@@ -105,6 +106,20 @@ def _check_beep(kind: str) -> tuple[float, float, int]:
         return BEEPS[kind]
     except KeyError:
         raise ValueError(f"unknown beep {kind!r}; expected one of {sorted(BEEPS)}") from None
+
+
+@runtime_checkable
+class Leds(Protocol):
+    """What the kiosk needs from a status light (:class:`StatusLeds`, :class:`NullLeds`)."""
+
+    @property
+    def status(self) -> Status: ...
+
+    def show(self, status: Status) -> None: ...
+
+    def beep(self, kind: str = "ok") -> None: ...
+
+    def close(self) -> None: ...
 
 
 class StatusLeds:

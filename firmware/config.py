@@ -12,8 +12,6 @@ provincial IT staff read the journal, not a traceback.
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,20 +29,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from sohoa_common.tomlfile import ConfigError as ConfigError  # the kiosk's settings error
+from sohoa_common.tomlfile import merge_overrides, read_toml, validation_error
+
 DEFAULT_CONFIG_PATH = Path("/etc/sohoa/sohoa.toml")
-
-
-class ConfigError(Exception):
-    """A configuration problem a person can fix: carries file, line and reason."""
-
-    def __init__(self, message: str, path: Path | None = None, line: int | None = None):
-        where = ""
-        if path is not None:
-            where = f"{path}:{line}: " if line else f"{path}: "
-        super().__init__(where + message)
-        self.path = path
-        self.line = line
-        self.reason = message
 
 
 class _Section(BaseModel):
@@ -233,6 +221,11 @@ class SigningConfig(_Section):
         description="Reason written into the signature.",
     )
     location: str = Field("", description="Location written into the signature (office name).")
+    trust_roots: list[str] | None = Field(
+        None,
+        description="CA certificates (PEM files) the document screen checks a sealed PDF's "
+        "signature against; empty = the signature is shown, not judged trusted.",
+    )
 
 
 class MetadataConfig(_Section):
@@ -325,8 +318,30 @@ class ScannerConfig(_Section):
     )
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1), brackets allowed."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class UiConfig(_Section):
-    host: str = Field("127.0.0.1", description="Address the kiosk UI listens on (loopback).")
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the kiosk UI listens on. Loopback only (the touchscreen is "
+        "on the same box); anything else also needs allow_remote = true.",
+    )
+    allow_remote: bool = Field(
+        False,
+        description="Let the UI listen on a non-loopback address (for example a service "
+        "screen on a separate network). Off: a non-loopback host is refused at start.",
+    )
     port: int = Field(8080, ge=1, le=65535, description="Port of the kiosk UI.")
     idle_timeout_s: float = Field(
         300,
@@ -345,6 +360,15 @@ class UiConfig(_Section):
         False, description="Capture automatically when a new page lies still under the camera."
     )
 
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> UiConfig:
+        if not is_loopback_host(self.host) and not self.allow_remote:
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address; the kiosk UI listens on "
+                "127.0.0.1 only unless [ui] allow_remote = true"
+            )
+        return self
+
 
 class UplinkConfig(_Section):
     enabled: bool = Field(
@@ -354,8 +378,8 @@ class UplinkConfig(_Section):
     )
     hub_url: str = Field(
         "",
-        description="Hub address (https://...) overriding the one stored at enrollment; "
-        "empty = the enrolled hub.",
+        description="Hub address (https://... only: documents never travel in clear) "
+        "overriding the one stored at enrollment; empty = the enrolled hub.",
     )
     chunk_kb: int = Field(
         256,
@@ -399,6 +423,16 @@ class UplinkConfig(_Section):
         60, gt=0, le=3600, description="Longest silence from the hub while sending or reading."
     )
 
+    @field_validator("hub_url")
+    @classmethod
+    def _hub_url_https(cls, v: str) -> str:
+        from firmware.uplink.hub_url import https_problem
+
+        problem = https_problem(v) if v.strip() else None
+        if problem is not None:
+            raise ValueError(problem)
+        return v.strip()
+
     @field_validator("window")
     @classmethod
     def _window_readable(cls, v: str) -> str:
@@ -406,6 +440,92 @@ class UplinkConfig(_Section):
 
         parse_window(v)  # raises ValueError naming the problem
         return v
+
+
+class UpdatesConfig(_Section):
+    """Software updates of the kiosk application by the agent (A/B release directories)."""
+
+    release_root: Path = Field(
+        Path("/opt/sohoa"),
+        description="Holds releases/<version>/ (one virtualenv each) and the `current` link.",
+    )
+    supervisor: Literal["systemd", "process"] = Field(
+        "systemd",
+        description="What restarts the kiosk service after a switch: systemd (the kiosk), or "
+        "process (the agent runs `current/bin/sohoa <service_args>` itself: development, tests).",
+    )
+    service_args: list[str] = Field(
+        ["run"],
+        description="With supervisor = process: the arguments of `current/bin/sohoa`.",
+    )
+    trial_s: float = Field(
+        300, ge=0, description="How long the new release must run without crash-looping."
+    )
+    max_restarts: int = Field(
+        2, ge=0, description="Automatic service restarts tolerated during the trial."
+    )
+    bootstrap_deps: list[Path] = Field(
+        [],
+        description="Where the first release under an empty release_root takes its "
+        "dependencies from (a kiosk always has a release from its image; tests use this).",
+    )
+    os_updates: bool = Field(
+        False,
+        description="Take whole-OS updates (RAUC bundles, *.raucb targets of the release role) "
+        "the hub assigns; the OS image turns it on (it has rauc and two root slots).",
+    )
+    rauc_conf: Path | None = Field(
+        None, description="rauc's system.conf for OS updates; unset = /etc/rauc/system.conf."
+    )
+
+
+class AgentConfig(_Section):
+    """The fleet agent (``sohoa agent``): heartbeat, certificate renewal, signed config."""
+
+    heartbeat_s: float = Field(
+        60,
+        ge=5,
+        le=3600,
+        description="Seconds between two heartbeats to the hub (the hub may ask for longer, "
+        "and the signed fleet configuration may set it per group).",
+    )
+    backoff_base_s: float = Field(
+        10, gt=0, le=3600, description="First wait after a failed heartbeat (then doubled)."
+    )
+    backoff_max_s: float = Field(
+        900, gt=0, le=86400, description="Longest wait between heartbeats while the hub fails."
+    )
+    clock_tolerance_s: float = Field(
+        300,
+        gt=0,
+        description="A kiosk clock further than this from the hub's is reported as wrong, "
+        "and expiry of signed metadata is then not acted on.",
+    )
+    tuf_root: str = Field(
+        "",
+        description="Trusted root metadata of the fleet's signed configuration as shipped in "
+        "the image (e.g. /etc/sohoa/fleet-root.json); empty = take version 1 from the hub "
+        "at the first sync, over the connection pinned to the enrolled fleet CA.",
+    )
+    system: Literal["auto", "systemd", "recording"] = Field(
+        "auto",
+        description="How remote restart/reboot commands reach the OS: systemd (systemctl), "
+        "recording (only records them: development and the demo), auto = systemd when the "
+        "agent runs as a systemd service.",
+    )
+    config_refresh_s: float = Field(
+        3600,
+        ge=60,
+        description="Check the signed configuration at least this often, even when the "
+        "hub's heartbeat answer says nothing changed (freeze protection).",
+    )
+    state_dir: Path | None = Field(
+        None,
+        description="The agent's own directory (state, command journal, TUF metadata, "
+        "updates, and the applied configuration the kiosk reads); the agent runs as its own "
+        "user and never writes into the kiosk's data dir. Empty = beside the data dir, "
+        "<data_dir>-agent: /var/lib/sohoa-agent on the image.",
+    )
 
 
 class Settings(BaseSettings):
@@ -438,6 +558,21 @@ class Settings(BaseSettings):
     selection: SelectionConfig = SelectionConfig()
     export: ExportConfig = ExportConfig()
     uplink: UplinkConfig = UplinkConfig()
+    agent: AgentConfig = AgentConfig()
+    updates: UpdatesConfig = UpdatesConfig()
+
+    @field_validator("kiosk_id")
+    @classmethod
+    def _kiosk_id_shape(cls, v: str) -> str:
+        # It is written into USBGuard rules, certificate names and file names.
+        from firmware.store.identifiers import is_kiosk_id
+
+        if not is_kiosk_id(v):
+            raise ValueError(
+                f"{v!r} is not a kiosk id: 1-64 lower-case letters, digits, '-', '.' or '_', "
+                "starting and ending with a letter or digit"
+            )
+        return v
 
     @classmethod
     def settings_customise_sources(
@@ -452,28 +587,6 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
-def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort line number of the key at ``loc`` (e.g. ('camera', 'backend'))."""
-    section: str | None = None
-    keys = [str(k) for k in loc if not isinstance(k, int)]
-    if not keys:
-        return None
-    want_section, want_key = (keys[0], keys[1]) if len(keys) > 1 else (None, keys[0])
-    section_line = None
-    for i, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        m = re.match(r"^\[([^\]]+)\]", line)
-        if m:
-            section = m.group(1).strip()
-            if section == want_section:
-                section_line = i
-            continue
-        m = re.match(r"^([A-Za-z0-9_\-\"']+)\s*=", line)
-        if m and m.group(1).strip("\"'") == want_key and section == want_section:
-            return i
-    return section_line
-
-
 def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     """Load and validate settings; raise :class:`ConfigError` with file:line: reason."""
     if path is None:
@@ -486,34 +599,41 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     text = ""
     p: Path | None = Path(path) if path is not None else None
     if p is not None:
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError("configuration file not found", p) from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"not UTF-8 text ({exc.reason})", p) from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-            line = int(m.group(1)) if m else None
-            raise ConfigError(f"TOML syntax error: {exc}", p, line) from None
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}
-        else:
-            data[key] = value
+        data, text = read_toml(p)
+    check_environment()
+    merge_overrides(data, overrides)
     try:
         return Settings(**data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err.get("loc", ()))
-        dotted = ".".join(str(x) for x in loc)
-        msg = err.get("msg", "invalid value")
-        if err.get("type") == "extra_forbidden":
-            msg = "unknown setting (check the spelling; see sohoa.example.toml)"
-        line = _line_of(text, loc) if text else None
-        raise ConfigError(f"{dotted}: {msg}", p, line) from None
+        raise validation_error(exc, p, text, "; see sohoa.example.toml") from None
+
+
+#: Environment variables beginning ``SOHOA_`` that are not settings (other tools' own).
+_FOREIGN_ENV_PREFIXES = ("SOHOA_HUB_",)
+
+
+def check_environment(environ: dict[str, str] | None = None) -> None:
+    """Refuse ``SOHOA_<SECTION>__<KEY>`` naming a section that does not exist: pydantic
+    would silently ignore ``SOHOA_UII__HOST``, and the kiosk would run with a setting the
+    technician believes changed."""
+    env = os.environ if environ is None else environ
+    sections = {
+        name
+        for name, f in Settings.model_fields.items()
+        if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)
+    }
+    for key in env:
+        upper = key.upper()
+        if not upper.startswith("SOHOA_") or "__" not in upper:
+            continue
+        if upper.startswith(_FOREIGN_ENV_PREFIXES):
+            continue
+        section = upper[len("SOHOA_") :].split("__", 1)[0].lower()
+        if section not in sections:
+            raise ConfigError(
+                f"environment variable {key}: no section [{section}] (check the spelling; "
+                f"sections: {', '.join(sorted(sections))})"
+            )
 
 
 def explain() -> str:
@@ -531,6 +651,8 @@ def explain() -> str:
             return repr(value)
         if value is None:
             return '""  # none'
+        if isinstance(value, list):
+            return "[" + ", ".join(fmt(v) for v in value) + "]"
         return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     sections = []

@@ -29,7 +29,7 @@ class Check:
 
 
 def check_tessdata(s: Settings) -> Check:
-    from firmware.ocr import OcrError, find_tessdata
+    from firmware.ocr.engine import OcrError, find_tessdata
 
     try:
         where = find_tessdata(s.ocr.tessdata, s.ocr.languages)
@@ -172,8 +172,8 @@ def check_leds(s: Settings) -> Check:
 
 
 def check_audit(s: Settings) -> Check:
-    from firmware.catalog import Catalog
-    from firmware.paths import DataPaths
+    from firmware.store.catalog import Catalog
+    from firmware.store.paths import DataPaths
 
     path = DataPaths(Path(s.data_dir)).catalog
     if not path.exists():
@@ -200,6 +200,65 @@ def check_audit(s: Settings) -> Check:
     )
 
 
+def check_uplink(s: Settings) -> Check:
+    """Enrolled, certificate valid, hub reachable and still accepting this kiosk (not
+    revoked), and when a document last got through."""
+    from firmware.store.paths import DataPaths
+    from firmware.uplink.health import probe_hub
+    from firmware.uplink.identity import load_identity
+
+    if not s.uplink.enabled:
+        return Check(
+            "uplink", True, "sending to the hub is switched off", "Không gửi về trung tâm (đã tắt)"
+        )
+    paths = DataPaths(Path(s.data_dir))
+    ident = load_identity(paths)
+    if ident is None:
+        return Check(
+            "uplink",
+            False,
+            "not enrolled with the provincial hub: documents wait on this kiosk",
+            "Máy chưa đăng ký với trung tâm tỉnh: tài liệu được giữ lại chờ gửi",
+            "show the hub's enrollment QR to the camera (provincial IT)",
+            "Đưa mã QR đăng ký của trung tâm trước máy ảnh (CNTT tỉnh)",
+        )
+    health = probe_hub(ident, s.uplink.hub_url or None)
+    last_en, last_vi = _last_delivery(paths)
+    if not health.ok:
+        return Check(
+            "uplink",
+            False,
+            f"{health.message_en} ({health.code}); {last_en}",
+            f"{health.message_vi} {last_vi}",
+            "ask provincial IT (the hub's device list says why)",
+            "Liên hệ CNTT tỉnh (danh sách thiết bị trên trung tâm ghi lý do)",
+        )
+    until = f"{ident.not_after:%d/%m/%Y}"
+    return Check(
+        "uplink",
+        True,
+        f"{health.message_en}; certificate valid until {until}; {last_en}",
+        f"{health.message_vi}; chứng thư còn hạn đến {until}; {last_vi}",
+    )
+
+
+def _last_delivery(paths) -> tuple[str, str]:  # noqa: ANN001 - DataPaths
+    from firmware.store.catalog import Catalog
+    from firmware.uplink.outbox import Outbox
+
+    if not paths.catalog.exists():
+        return "nothing delivered yet", "chưa gửi tài liệu nào"
+    cat = Catalog(paths.catalog)
+    try:
+        at = Outbox(cat).last_delivery()
+    finally:
+        cat.close()
+    if not at:
+        return "nothing delivered yet", "chưa gửi tài liệu nào"
+    shown = f"{at[8:10]}/{at[5:7]}/{at[:4]} {at[11:16]}"
+    return f"last delivery {shown}", f"gửi thành công lần cuối {shown}"
+
+
 CHECKS: list[Callable[[Settings], Check]] = [
     check_camera,
     check_pedal,
@@ -207,6 +266,7 @@ CHECKS: list[Callable[[Settings], Check]] = [
     check_tessdata,
     check_disk,
     check_audit,
+    check_uplink,
 ]
 
 

@@ -1,27 +1,28 @@
 """Errors the kiosk shows to people: a stable code, an English and a Vietnamese message.
 
 The touchscreen shows ``message_vi`` (or ``message_en``), never a traceback; the code is
-what the API returns and what the audit log records.
+what the API returns and what the audit log records. The type itself is
+:class:`drivers.errors.BilingualError`, shared with the drivers.
 """
 
 from __future__ import annotations
 
 import errno
 
+from drivers.errors import BilingualError
 
-class KioskError(Exception):
-    def __init__(self, code: str, message_en: str, message_vi: str, *, status: int = 409):
-        super().__init__(message_en)
-        self.code = code
-        self.message_en = message_en
-        self.message_vi = message_vi
-        self.status = status
+#: The kiosk's one bilingual error type (drivers.errors.BilingualError, shared with drivers).
+KioskError = BilingualError
 
-    def message(self, lang: str = "vi") -> str:
-        return self.message_vi if lang == "vi" else self.message_en
 
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message_en": self.message_en, "message_vi": self.message_vi}
+def no_camera() -> KioskError:
+    """The one answer for "there is no camera" (core and API alike)."""
+    return KioskError(
+        "no_camera",
+        "No camera is configured or connected.",
+        "Chưa có máy ảnh (chưa cấu hình hoặc chưa cắm).",
+        status=503,
+    )
 
 
 def disk_error(exc: OSError, what: str) -> KioskError:
@@ -47,4 +48,33 @@ def disk_error(exc: OSError, what: str) -> KioskError:
         f"Could not save the {what}: {exc.strerror or exc}.",
         "Lỗi ghi dữ liệu; hãy thử lại, nếu vẫn lỗi hãy báo cán bộ kỹ thuật.",
         status=500,
+    )
+
+
+def camera_error(exc: Exception) -> KioskError:
+    """Turn what a camera driver raised into words a clerk can act on: its ``code``
+    ("gone": unplugged or hung, "end": a folder camera out of images) picks the message,
+    and the driver's own Vietnamese detail (e.g. a frame too large) is kept."""
+    code = getattr(exc, "code", "io")
+    if code == "gone":
+        return KioskError(
+            "camera_gone",
+            "The camera is not responding. Check its cable; captured pages are safe.",
+            "Máy ảnh không phản hồi. Hãy kiểm tra dây cắm; các trang đã chụp vẫn an toàn.",
+            status=503,
+        )
+    if code == "end":
+        return KioskError(
+            "no_more_frames",
+            "No more images in the source folder.",
+            "Thư mục nguồn không còn ảnh nào.",
+            status=409,
+        )
+    detail_vi = getattr(exc, "message_vi", "")  # what the camera said, e.g. too large
+    return KioskError(
+        "camera_error",
+        f"The camera failed: {exc}. Check the camera, then try again.",
+        f"Máy ảnh gặp lỗi{': ' + detail_vi if detail_vi else '.'} "
+        "Hãy kiểm tra máy ảnh rồi thử lại.",
+        status=503,
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from firmware.errors import KioskError
+
 
 class Level(StrEnum):
     THUONG = "thuong"  # ordinary
@@ -34,6 +36,8 @@ LABELS_EN = {
 }
 
 CONFIDENTIAL = frozenset({Level.MAT, Level.TOI_MAT})
+#: Strictness order: lowering a level (a higher rank to a lower one) is an archivist's act.
+RANK = {Level.THUONG: 0, Level.MAT: 1, Level.TOI_MAT: 2, Level.TUYET_MAT: 3}
 
 
 class Route(StrEnum):
@@ -41,15 +45,16 @@ class Route(StrEnum):
     SECURE_USB = "secure_usb"  # encrypted export to an authorized stick
 
 
-class RoutingError(Exception):
-    def __init__(self, code: str, message_en: str, message_vi: str):
-        super().__init__(message_en)
-        self.code, self.message_en, self.message_vi = code, message_en, message_vi
+class RoutingError(KioskError):
+    """The confidentiality rule refused something (the kiosk's one bilingual error type)."""
+
+    def __init__(self, code: str, message_en: str, message_vi: str, *, status: int = 409):
+        super().__init__(code, message_en, message_vi, status=status)
 
 
 def parse_level(value: str | None) -> Level:
     """Accept the stored code or the Vietnamese label (with or without diacritics)."""
-    from firmware.textfold import fold
+    from firmware.store.textfold import fold
 
     if value is None or str(value).strip() == "":
         return Level.THUONG
@@ -61,6 +66,7 @@ def parse_level(value: str | None) -> Level:
         "bad_level",
         f"Unknown confidentiality level {value!r}",
         f"Độ mật không hợp lệ: {value}",
+        status=422,
     )
 
 
@@ -69,8 +75,12 @@ def check_may_digitize(level: Level | str) -> Level:
     if lvl == Level.TUYET_MAT:
         raise RoutingError(
             "top_secret_refused",
-            "Top-secret (Tuyệt mật) documents are not digitized.",
-            "Tài liệu Tuyệt mật không được số hóa.",
+            "Top secret (Tuyệt mật) documents are not digitized. Return the original to the "
+            "archive and discard this capture; nothing was saved. Only an archivist may "
+            "lower the level.",
+            "Tài liệu Tuyệt mật không được số hóa. Hãy trả bản gốc về kho lưu trữ và hủy "
+            "bản chụp này; tài liệu chưa được lưu. Chỉ lưu trữ viên mới được hạ độ mật.",
+            status=422,
         )
     return lvl
 
@@ -94,3 +104,13 @@ def assert_may_upload(doc: dict[str, Any]) -> None:
             "export it to a secure USB stick.",
             "Tài liệu mật không được gửi qua mạng; hãy xuất ra USB bảo mật.",
         )
+
+
+def stricter(a: Level | str | None, b: Level | str | None) -> Level:
+    """The stricter of two levels (evidence of a higher level always wins)."""
+    la, lb = parse_level(a), parse_level(b)
+    return la if RANK[la] >= RANK[lb] else lb
+
+
+def is_lowering(before: Level | str | None, after: Level | str | None) -> bool:
+    return RANK[parse_level(after)] < RANK[parse_level(before)]

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 from typing import Any
 
+from firmware.capture.devices import open_devices
 from firmware.config import Settings
-from firmware.devices import open_devices
+from firmware.events import EventKind
 from firmware.kiosk import Kiosk
 
 log = logging.getLogger("sohoa.service")
@@ -46,7 +48,7 @@ def _watchdog(stop: threading.Event) -> None:
 
 def seed_demo(kiosk: Kiosk, documents: int = 2, pages: int = 2) -> None:
     """Fill an empty demo catalog with a few sealed documents from the sim camera."""
-    from firmware.operators import ensure_demo_operators
+    from firmware.store.operators import ensure_demo_operators
 
     print(ensure_demo_operators(kiosk.catalog), flush=True)
     if kiosk.catalog.list_documents(limit=1) or kiosk.camera is None:
@@ -77,15 +79,16 @@ def seed_confidential(kiosk: Kiosk, pages: int = 2) -> str | None:
     kiosk.wait_idle()
     if kiosk.catalog.get_document(doc["id"])["state"] != "review":
         return None
-    kiosk.catalog.update_document(doc["id"], "demo", "document.classify", confidentiality="mat")
     kiosk.seal(
         doc["id"],
         "demo",
         title="Báo cáo công tác bảo vệ bí mật nhà nước (mẫu, Mật)",
-        metadata={"confidentiality": "mat"},
+        level="mat",
+        source="demo",
     )
-    if hasattr(kiosk.camera, "new_document"):
-        kiosk.camera.new_document()
+    camera = kiosk.camera
+    if camera is not None and hasattr(camera, "new_document"):
+        camera.new_document()
     return doc["id"]
 
 
@@ -105,7 +108,7 @@ def start_uplink(kiosk: Kiosk) -> Any:
         kiosk.catalog,
         kiosk.paths,
         kiosk.settings,
-        on_change=lambda change: kiosk.events.publish("uplink", **change),
+        on_change=lambda change: kiosk.events.publish(EventKind.UPLINK, **change),
     )
     kiosk.uplink = worker
     return worker.start()
@@ -114,24 +117,87 @@ def start_uplink(kiosk: Kiosk) -> Any:
 def start_exports(kiosk: Kiosk) -> Any:
     """The export desk: USB hot-plug reaches the UI, exports run in the background, and
     exported documents are purged when their retention runs out (now, then hourly)."""
-    from firmware.export_service import ExportService
+    from firmware.export.desk import ExportService
 
     return ExportService.for_kiosk(kiosk).start()
 
 
-def run_service(settings: Settings, demo: bool = False) -> int:
+def start_status_file(kiosk: Kiosk, exports: Any) -> Any:
+    """The kiosk's side of the local interface with the fleet agent
+    (:mod:`firmware.fleet.kiosk_side`): the status file, the take-over of the agent's audit
+    records, the answers to its doctor requests, and the update's state as screen events."""
+    from firmware.events import EventKind
+    from firmware.fleet.kiosk_side import status_publisher
+    from firmware.fleet.link import kiosk_health
+
+    def exporting() -> bool:
+        job = exports.job()
+        return job is not None and job.running
+
+    def update_moved(state: dict[str, Any]) -> None:
+        kiosk.events.publish(
+            EventKind.UPDATE,
+            step=str(state.get("step") or ""),
+            version=state.get("version"),
+            previous=state.get("previous"),
+            outcome=state.get("outcome"),
+            switching=bool(state.get("switching")),
+        )
+
+    return status_publisher(
+        lambda: kiosk.settings,
+        kiosk.catalog,
+        lambda: kiosk_health(kiosk, lambda: len(exports.pending()), exporting),
+        on_update=update_moved,
+    ).start()
+
+
+#: After SIGTERM, requests still open after this long are cancelled (systemd's
+#: TimeoutStopSec is 20 s; the event streams end at once, so this is only a backstop).
+GRACEFUL_STOP_S = 3
+
+
+def serve_until_stopped(app: Any, kiosk: Kiosk, host: str, port: int) -> None:
+    """uvicorn until SIGTERM/SIGINT. On the signal the event bus closes first, so the
+    browsers' event streams end and uvicorn's graceful shutdown does not wait for them
+    (with a tab open, SIGTERM did nothing for 30 s or more, issue 16)."""
     import uvicorn
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # off the signal handler: close() takes the bus lock a thread may hold
+            threading.Thread(target=kiosk.events.close, daemon=True).start()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=GRACEFUL_STOP_S
+    )
+    # uvicorn re-raises the signal it caught once it has shut down, which with the default
+    # handler kills the process before the caller's clean-up (OCR pool, catalog) runs:
+    # the handler it restores and re-raises into only notes the stop.
+    previous = signal.signal(signal.SIGTERM, lambda *_: log.info("stopping on SIGTERM"))
+    try:
+        Server(config).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_service(settings: Settings, demo: bool = False) -> int:
     kiosk, problems = build_kiosk(settings)
+    from firmware.fleet.config import ConfigWatcher
+
+    # The signed fleet configuration the agent applied, now and whenever it changes.
+    fleet_config = ConfigWatcher(kiosk, settings).start()
     for dev, problem in problems.items():
         kiosk.catalog.audit("system", "device.unavailable", device=dev, error=problem)
     kiosk.start()
     kiosk.warm_up()
     if demo:
-        from firmware.demo_export import prepare
+        from firmware.demo.export import prepare
 
-        print(prepare(settings.data_dir), flush=True)
+        print(prepare(settings.data_dir, settings.kiosk_id), flush=True)
     exports = start_exports(kiosk)
+    status_file = start_status_file(kiosk, exports)
     app: Any
     try:
         from kiosk_ui.app import create_app
@@ -144,24 +210,35 @@ def run_service(settings: Settings, demo: bool = False) -> int:
     threading.Thread(target=_watchdog, args=(stop,), daemon=True).start()
     scanner_watch = None
     if settings.scanner.enabled:
-        from firmware.devices import watch_scanners
+        from firmware.capture.devices import watch_scanners
 
         scanner_watch = watch_scanners(kiosk, settings)
-    demo_hub = None
+    demo_hub = demo_agent = None
     if demo:  # a hub in the demo process, so ordinary documents are delivered for real
-        from firmware.demo_hub import start_for_demo
+        from firmware.demo.hub import start_for_demo
 
         demo_hub, hub_line = start_for_demo(kiosk)
         print(hub_line, flush=True)
-    uplink = start_uplink(kiosk)
+        if demo_hub is not None:
+            from firmware.demo.fleet import start_fleet
+
+            demo_agent, fleet_line = start_fleet(kiosk, demo_hub)
+            print(fleet_line, flush=True)
     if demo:
-        threading.Thread(target=seed_demo, args=(kiosk,), daemon=True).start()
+        # Seeded before the screen is served: seeding in the background raced the first
+        # clerk (the Scan screen took the seeded document as its own, issue 16). And before
+        # the uplink starts: the seeding links its sealed documents to register entries,
+        # which a document already delivered may no longer change (the demo stopped there).
+        print("Đang chuẩn bị dữ liệu mẫu / preparing the demo data...", flush=True)
+        seed_demo(kiosk)
+        kiosk.current_doc_id = None  # the seeding's last document is not the clerk's
+    uplink = start_uplink(kiosk)
     url = f"http://{settings.ui.host}:{settings.ui.port}/"
     print(f"Sohoa kiosk {'demo ' if demo else ''}running: {url}", flush=True)
     sd_notify("READY=1")
     try:
         if app is not None:
-            uvicorn.run(app, host=settings.ui.host, port=settings.ui.port, log_level="warning")
+            serve_until_stopped(app, kiosk, settings.ui.host, settings.ui.port)
         else:
             threading.Event().wait()
     finally:
@@ -169,9 +246,13 @@ def run_service(settings: Settings, demo: bool = False) -> int:
         if scanner_watch is not None:
             scanner_watch.stop()
         uplink.stop()
+        if demo_agent is not None:
+            demo_agent.stop()
         if demo_hub is not None:
             demo_hub.stop()
         exports.stop()
+        status_file.stop()
+        fleet_config.stop()
         sd_notify("STOPPING=1")
         kiosk.stop()
     return 0

@@ -17,21 +17,21 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from firmware.catalog import NotFound
 from firmware.errors import KioskError
-from firmware.export_service import ExportService
+from firmware.export.desk import ExportService
 from firmware.kiosk import Kiosk
-from firmware.operators import Operators
-from firmware.states import IllegalTransition
-from kiosk_ui.api import build_router
+from firmware.store.catalog import NotFound
+from firmware.store.operators import Operators
+from firmware.store.states import IllegalTransition
+from kiosk_ui import pdf_view, screens
 from kiosk_ui.context import Ui, UiOptions
-from kiosk_ui.export_api import build_export_router
-from kiosk_ui.pages import build_pages
-from kiosk_ui.register_api import build_register_router
+from kiosk_ui.guard import FrontDoor, RejectionLog
+from kiosk_ui.routers import ROUTERS
+from kiosk_ui.screens import SignInFirst
 
 log = logging.getLogger("sohoa.ui")
 STATIC = Path(__file__).parent / "static"
@@ -89,6 +89,10 @@ def _install_errors(app: FastAPI) -> None:
             exc.status_code, ("http_error", str(exc.detail), str(exc.detail))
         )
         return _error(request, exc.status_code, code, en, vi)
+
+    @app.exception_handler(SignInFirst)
+    async def sign_in_first(request: Request, exc: SignInFirst) -> Response:
+        return exc.response  # a screen's redirect to sign in (or home), not an error
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
@@ -160,9 +164,16 @@ def create_app(
         # is signed in (the kiosk core alone would capture for anyone).
         kiosk.pedal.set_handler(ui.on_pedal)
 
-    app.include_router(build_router())
-    app.include_router(build_export_router())
-    app.include_router(build_register_router())
-    app.include_router(build_pages())
+    # Outermost: Host, Origin and body size are judged before anything else runs.
+    ui_cfg = kiosk.settings.ui
+    app.add_middleware(
+        FrontDoor,
+        extra_hosts=(ui_cfg.host,) if ui_cfg.allow_remote else (),
+        rejections=RejectionLog(kiosk.catalog.audit),
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(pdf_view.router)
+    app.include_router(screens.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

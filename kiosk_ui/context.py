@@ -14,11 +14,13 @@ from typing import Any
 
 from fastapi import Request
 
-from firmware.export_service import ExportService
+from firmware.events import EventKind
+from firmware.export.desk import ExportService
 from firmware.kiosk import Kiosk
-from firmware.operators import Operators, Session
+from firmware.store.operators import Operators, Session
 from kiosk_ui.i18n import DEFAULT_LANG, LANGS, Translator
 from kiosk_ui.live import LiveView
+from kiosk_ui.streams import EventStreams
 
 SESSION_COOKIE = "sohoa_session"
 LANG_COOKIE = "sohoa_lang"
@@ -65,6 +67,7 @@ class Ui:
             else None
         )
         self.thumbs: dict[tuple[str, float], bytes] = {}
+        self.streams = EventStreams(kiosk.events)
         self._park_lock = threading.Lock()
 
     # -- sessions ---------------------------------------------------------------------------
@@ -103,10 +106,7 @@ class Ui:
     def active_operator(self) -> str | None:
         """Code of the most recently active signed-in operator (the pedal acts for them)."""
         self.expire_idle()
-        row = self.kiosk.catalog.db.execute(
-            "SELECT code FROM sessions WHERE ended_at IS NULL ORDER BY last_seen DESC LIMIT 1"
-        ).fetchone()
-        return row[0] if row else None
+        return self.operators.most_recent_operator()
 
     def on_pedal(self, event: Any) -> None:
         """Pedal handler: capture for the signed-in operator; nobody signed in -> refuse."""
@@ -121,7 +121,7 @@ class Ui:
                 with contextlib.suppress(Exception):
                     self.kiosk.leds.beep("error")
             self.kiosk.events.publish(
-                "error",
+                EventKind.ERROR,
                 code="not_signed_in",
                 message_en="Sign in before capturing.",
                 message_vi="Hãy đăng nhập trước khi chụp.",
@@ -132,4 +132,4 @@ class Ui:
             if kind == "press" and self.live is not None:
                 self.live.mark_captured()
         except KioskError as exc:
-            self.kiosk.events.publish("error", **exc.to_dict())
+            self.kiosk.events.publish(EventKind.ERROR, **exc.to_dict())

@@ -24,6 +24,7 @@ JS_MESSAGES = (
     "Processing...",
     "pages",
     "Retake",
+    "must be retaken",  # the Scan screen's note on a page a quality gate sent back
     "Delete",
     "Rotate",
     "Keep this page",
@@ -46,6 +47,10 @@ JS_MESSAGES = (
     # QR cover sheets and batch separators on the Scan screen
     "Cover sheet read:",
     "Batch separator: the next document begins",
+    # the review form filled from the register
+    "from the register",
+    "please check",
+    "The register entry filled the form.",
     # the status bar's Network item
     "Last delivery:",
     # the hub's enrollment QR shown to the camera

@@ -7,12 +7,15 @@ the live kiosk and only the other checks (OCR data, disk, audit chain...) are ru
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from firmware.doctor import CHECKS, Check
+from kiosk_ui.audit_words import action_label, role_label
 from kiosk_ui.context import Ui
 from kiosk_ui.i18n import Translator
+from kiosk_ui.views import disk_usage
 
 DEVICE_CHECKS = {"check_camera", "check_pedal", "check_leds"}
 
@@ -44,6 +47,28 @@ def device_checks(ui: Ui, tr: Translator) -> list[Check]:
     return out
 
 
+def about(ui: Ui, status: dict[str, Any]) -> dict[str, Any]:
+    """Version, queue and hub at a glance for IT on the phone with the office."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("sohoa")
+    except PackageNotFoundError:
+        ver = "dev"
+    up = status.get("uplink") or {}
+    return {
+        "version": ver,
+        "kiosk_id": status.get("kiosk_id"),
+        "backlog": (status.get("ocr") or {}).get("backlog"),
+        "waiting": up.get("waiting"),
+        "delivered": up.get("delivered"),
+        "hub": up.get("hub") or "—",
+        "enrolled": up.get("enrolled"),
+        "certificate_expires": (up.get("certificate_expires") or "—")[:10],
+        "last_success": (up.get("last_success") or "—")[:16].replace("T", " "),
+    }
+
+
 def report(ui: Ui, tr: Translator) -> dict[str, Any]:
     checks = device_checks(ui, tr)
     for fn in CHECKS:
@@ -54,15 +79,10 @@ def report(ui: Ui, tr: Translator) -> dict[str, Any]:
         except Exception as exc:  # a failing check is a result, not a crash
             checks.append(Check(fn.__name__.removeprefix("check_"), False, str(exc), str(exc)))
     vi = tr.lang == "vi"
-    audit = list(
-        ui.kiosk.catalog.db.query(
-            "SELECT seq, ts, actor, action, doc_id FROM audit ORDER BY seq DESC LIMIT 30"
-        )
-    )
+    audit = ui.kiosk.catalog.recent_audit(30)
     data_dir = Path(ui.kiosk.settings.data_dir)
-    from kiosk_ui.api import disk_usage
-
     paths = ui.kiosk.paths
+    status = ui.kiosk.status()
     return {
         "checks": [
             {
@@ -79,6 +99,7 @@ def report(ui: Ui, tr: Translator) -> dict[str, Any]:
                 "ts": r["ts"],
                 "actor": r["actor"],
                 "action": r["action"],
+                "action_label": action_label(r["action"], tr),
                 "doc_id": r["doc_id"],
             }
             for r in audit
@@ -90,6 +111,15 @@ def report(ui: Ui, tr: Translator) -> dict[str, Any]:
             "work": _dir_size(paths.work),
             "sealed": _dir_size(paths.sealed),
         },
-        "status": ui.kiosk.status(),
-        "operators": [o.public() for o in ui.operators.list()],
+        "status": status,
+        "about": about(ui, status),
+        "operators": [
+            {
+                **o.public(),
+                "role_label": role_label(o.role, tr),
+                "disabled": o.disabled,
+                "locked": bool(o.locked_until and o.locked_until > time.time()),
+            }
+            for o in ui.operators.list()
+        ],
     }

@@ -49,7 +49,78 @@ RENEW_AT_FRACTION = 2 / 3
 """The kiosk renews its certificate when this share of its lifetime has passed."""
 
 REQUIRED_METADATA = ("filename", "sha256", "document_id")
-OPTIONAL_METADATA = ("content_type", "kind")
+OPTIONAL_METADATA = ("content_type", "kind", "confidentiality")
+
+# --- the confidentiality rule, as both ends of the WAN read it ------------------------------
+#: The only level that may cross the WAN (firmware.routing.Level.THUONG); any other value
+#: (Mật, Tối mật, Tuyệt mật, or one not understood) is refused by the kiosk's uplink worker
+#: just before each request and by the hub at ingest.
+ORDINARY_LEVEL = "thuong"
+#: XMP namespace of Sohoa's archival properties (firmware.archive.xmp writes it, both ends read it).
+SOHOA_XMP_NS = "https://sohoa.vn/ns/archive/1.0/"
+
+
+def may_cross_wan(level: str | None) -> bool:
+    """True only for an ordinary level; None (not said) is for the caller to judge."""
+    return level == ORDINARY_LEVEL
+
+
+def xmp_confidentiality(path: Any) -> str | None:
+    """The ``sohoa:confidentiality`` a PDF's XMP metadata says, or None when the file has
+    no readable XMP or no level in it. Read with pikepdf (the document catalog's
+    /Metadata stream), so a level in a compressed stream is found too."""
+    import pikepdf
+
+    try:
+        with pikepdf.open(path) as pdf:
+            meta = pdf.Root.get("/Metadata")
+            if meta is None:
+                return None
+            data = meta.read_bytes()
+    except (pikepdf.PdfError, OSError, ValueError):
+        return None
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        root = etree.fromstring(data.strip(b"\x00 \r\n\t"), parser)
+    except etree.XMLSyntaxError:
+        return None
+    name = f"{{{SOHOA_XMP_NS}}}confidentiality"
+    for el in root.iter(name):  # element form (what firmware.archive.xmp writes)
+        return (el.text or "").strip()
+    for el in root.iter():  # attribute form (rdf:Description sohoa:confidentiality="...")
+        if name in el.attrib:
+            return el.attrib[name].strip()
+    return None
+
+
+#: The kiosk's audit-chain anchor, sent in ``Upload-Metadata`` with every delivery
+#: (docs/uplink-protocol.md, "Audit anchor"): the head it signed (``audit_seq``,
+#: ``audit_head``, ``audit_at``, ``audit_sig`` = base64 DER ECDSA-P256-SHA256 over
+#: :func:`audit_checkpoint_payload`, ``audit_signer`` = SHA-256 hex of the signing key's
+#: SubjectPublicKeyInfo) and, when it reported one before, its chain's hash at the last
+#: reported record (``audit_prev_seq``, ``audit_prev_head``), recomputed from the chain as it
+#: is now, so the hub can tell a fork from growth.
+AUDIT_METADATA = (
+    "audit_seq",
+    "audit_head",
+    "audit_at",
+    "audit_sig",
+    "audit_signer",
+    "audit_prev_seq",
+    "audit_prev_head",
+)
+AUDIT_CHECKPOINT_VERSION = 1
+AUDIT_ANCHOR_PATH = "/audit/anchor"
+"""``GET`` over mutual TLS: the hub's last anchor for the calling kiosk (JSON) or 404."""
+
+
+def audit_checkpoint_payload(kiosk_id: str, seq: int, head: str, at: str) -> bytes:
+    """The bytes a kiosk signs for one audit checkpoint (canonical JSON)."""
+    body = {"v": AUDIT_CHECKPOINT_VERSION, "kiosk": kiosk_id, "seq": seq, "head": head, "at": at}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
 
 RECEIPT_VERSION = 1
 RECEIPT_FIELDS = (
@@ -83,6 +154,7 @@ E_BAD_REQUEST = "bad_request"
 E_UNSUPPORTED_MEDIA = "unsupported_media_type"
 E_TUS_VERSION = "tus_version"
 E_UPLOAD_BUSY = "upload_busy"
+E_CLASSIFIED = "classified_refused"
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")

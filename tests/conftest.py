@@ -6,15 +6,15 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from firmware.config import Settings, load_settings
+from tests.support.wait import wait_for  # noqa: F401  (tests/agent/ still import it from here)
 
 # The hub fixtures (`hub`, `hub_factory`): a real hub over mTLS for any test.
-pytest_plugins = ["tests.hub_fixtures"]
+pytest_plugins = ["tests.support.hub", "tests.support.seaweed"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +76,7 @@ def sohoa_cmd() -> list[str]:
     exe = Path(sys.executable).with_name("sohoa")
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-m", "firmware.cli"]
+    return [sys.executable, "-m", "firmware.cli.main"]
 
 
 def run_sohoa(
@@ -98,13 +98,3 @@ def run_sohoa(
 requires_pdftotext = pytest.mark.skipif(
     shutil.which("pdftotext") is None, reason="poppler-utils not installed"
 )
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` seconds have passed."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())

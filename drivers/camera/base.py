@@ -13,6 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from drivers.errors import BilingualError
+
 PREVIEW_MAX_WIDTH = 1024
 """Live view frames are at most this wide: enough for the touchscreen, cheap to move."""
 
@@ -37,10 +39,20 @@ class Frame:
     height: int
     captured_at: float
     truth: dict[str, Any] | None = None
-    """Ground truth (sim and folder cameras only): what a perfect pipeline would find."""
+    """Ground truth (sim and folder cameras only): what a perfect pipeline would find. Kept
+    beside the frame on disk for tests and benchmarks; the kiosk never decides on it."""
+    source: str = "camera"
+    """"camera" or "scanner": the catalog records it, and a scanned page skips the page
+    detection a photograph needs."""
+    dpi: int | None = None
+    """The resolution a scanner reported (None for a camera, whose scale is unknown)."""
+    side: str | None = None
+    """"front" or "back" of a duplex sheet (scanner only): an empty back side is dropped."""
+    sheet: int | None = None
+    """Which sheet of the batch, from 1 (scanner only): named when a blank back is dropped."""
 
 
-class CameraError(Exception):
+class CameraError(BilingualError):
     """A camera failure the capture session can act on.
 
     ``code`` tells the session what happened ("gone": unplugged, "busy": in use elsewhere,
@@ -51,10 +63,8 @@ class CameraError(Exception):
     def __init__(self, code: str, message: str, message_vi: str | None = None) -> None:
         if code not in ERROR_CODES:
             raise ValueError(f"unknown camera error code {code!r}")
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.message_vi = message_vi or _DEFAULT_MESSAGES_VI[code]
+        super().__init__(code, message, message_vi or _DEFAULT_MESSAGES_VI[code], status=503)
+        self.message = message  # the English text, as callers of this type read it
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"

@@ -1,7 +1,7 @@
 """Folder camera: replays image files as if they were captures.
 
 Used to rerun a day's real photographs through a new pipeline version, to feed the
-benchmark's datasets (``render.write_dataset``) and to test with pictures from a real
+benchmark's datasets (``sim.write_dataset``) and to test with pictures from a real
 document camera. JPEGs are handed over byte for byte, so what the pipeline sees is exactly
 the file (including a corrupt one, which the pipeline must report); other formats are
 decoded and re-encoded, since the spool only holds JPEGs.
@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from drivers.camera.base import CameraError, Frame, downscale_for_preview, encode_jpeg
+from drivers.camera.limits import too_large, too_large_vi
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
@@ -111,6 +112,9 @@ class FolderCamera:
             ) from None
         except OSError as exc:
             raise CameraError("io", f"cannot read {path}: {exc.strerror}") from None
+        oversize = too_large(data)
+        if oversize:  # refused from the header, before OpenCV allocates the picture
+            raise CameraError("io", f"{path.name}: {oversize}", too_large_vi(data))
         if path.suffix.lower() in JPEG_SUFFIXES:
             jpeg = data
             width, height = _jpeg_size(data)
@@ -123,6 +127,17 @@ class FolderCamera:
             jpeg = encode_jpeg(bgr, REENCODE_QUALITY)
             height, width = bgr.shape[:2]
         return Frame(jpeg, width, height, time.time(), self._truth_for(path))
+
+    @staticmethod
+    def _read_for_preview(path: Path) -> np.ndarray | None:
+        """The file decoded for the live view; None if unreadable or too large to decode."""
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        if too_large(data):
+            return None
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
     @staticmethod
     def _truth_for(path: Path) -> dict | None:
@@ -146,7 +161,7 @@ class FolderCamera:
                 return np.full((768, 1024, 3), 128, np.uint8)
             path = self._files[min(self._index, len(self._files) - 1)]
             if path != self._preview_path:
-                bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                bgr = self._read_for_preview(path)
                 self._preview = (
                     downscale_for_preview(bgr)
                     if bgr is not None

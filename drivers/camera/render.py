@@ -1,6 +1,6 @@
 """Public rendering API of the simulated camera: pages, photographs, frames, datasets.
 
-Used by the sim camera, by the benchmark (``write_dataset`` produces photographs with
+Used by the sim camera, by the benchmark (``sim.write_dataset`` produces photographs with
 ground truth, so OCR character error rate and metadata accuracy can be measured) and by
 tests of the page pipeline. Pages are cached per (document, page) because one page is
 photographed many times (retakes, previews, benchmark variants) and typesetting it is the
@@ -9,11 +9,9 @@ slow part.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +37,6 @@ __all__ = [
     "render_scene",
     "render_frame",
     "render_sheet_frame",
-    "write_dataset",
     "doc_seed_for",
     "layout_for",
     "corrupt_jpeg",
@@ -145,7 +142,7 @@ def _truth(
     page_number: int,
 ) -> dict[str, Any]:
     kind = _TRUTH_KIND.get(scenario, "document")
-    printed = kind == "document" and page is not None
+    printed = page if kind == "document" else None  # the page whose text the frame shows
     return {
         "kind": kind,
         "scenario": scenario,
@@ -155,9 +152,9 @@ def _truth(
         "page_number": page_number if kind == "document" else None,
         "page_count": page.page_count if page is not None else None,
         "doc_seed": doc_seed,
-        "lines": list(page.lines) if printed else [],
-        "body_text": page.body_text if printed else "",
-        "fields": dict(page.fields) if printed else {},
+        "lines": list(printed.lines) if printed is not None else [],
+        "body_text": printed.body_text if printed is not None else "",
+        "fields": dict(printed.fields) if printed is not None else {},
         "effects": _jsonable(photo.effects),
     }
 
@@ -251,50 +248,3 @@ def render_sheet_frame(
         "effects": _jsonable(photo.effects),
     }
     return jpeg, truth
-
-
-def write_dataset(
-    out_dir: Path,
-    count: int,
-    seed: int = 1,
-    layout: str = "mixed",
-    pages_per_doc: int = 1,
-    width: int = 4000,
-    height: int = 3000,
-    jpeg_quality: int = 92,
-    script: Sequence[str] | None = None,
-) -> list[Path]:
-    """Write ``count`` sim captures as ``frame_0001.jpg`` + ``frame_0001.truth.json`` pairs.
-
-    Frames are exactly what ``SimCamera`` with the same arguments would capture (documents
-    of ``pages_per_doc`` pages, one after another; ``script`` injects defect scenarios).
-    Returns the JPEG paths in order.
-    """
-    from drivers.camera.sim import SimCamera  # sim builds on this module
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    camera = SimCamera(
-        seed=seed,
-        width=width,
-        height=height,
-        layout=layout,
-        jpeg_quality=jpeg_quality,
-        script=list(script or []),
-        pages_per_doc=pages_per_doc,
-    )
-    camera.open()
-    paths = []
-    try:
-        for i in range(1, count + 1):
-            frame = camera.capture()
-            path = out / f"frame_{i:04d}.jpg"
-            path.write_bytes(frame.jpeg)
-            truth_path = out / f"frame_{i:04d}.truth.json"
-            truth_path.write_text(
-                json.dumps(frame.truth, ensure_ascii=False, indent=1), encoding="utf-8"
-            )
-            paths.append(path)
-    finally:
-        camera.close()
-    return paths

@@ -9,21 +9,33 @@ slightly below the focal plane of a document camera).
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 DESK_KINDS = ("wood", "dark", "light")
 
 
-def _lowres_noise(rng: np.random.Generator, shape: tuple[int, int], cells: tuple[int, int]):
+def _lowres_noise(
+    rng: np.random.Generator, shape: tuple[int, int], cells: tuple[int, int]
+) -> NDArray[np.float32]:
     """Smooth random field in [-1, 1]: a coarse grid of random values, cubic-upscaled."""
     grid = rng.uniform(-1, 1, (cells[1], cells[0])).astype(np.float32)
-    return cv2.resize(grid, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+    # cv2.resize keeps the float32 dtype; its stub only says "some numeric array".
+    return cast(
+        NDArray[np.float32],
+        cv2.resize(grid, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC),
+    )
 
 
 def make_desk(kind: str, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """A BGR uint8 desk surface of ``width x height``."""
     w, h = max(8, width // 4), max(8, height // 4)
+    # Float BGR colour and the float image built from it (float32 or float64 by branch).
+    base: NDArray[np.floating[Any]]
+    img: NDArray[np.floating[Any]]
     if kind == "wood":
         red = rng.uniform(120, 170)
         base = np.array(
@@ -40,8 +52,8 @@ def make_desk(kind: str, width: int, height: int, rng: np.random.Generator) -> n
         rings = np.abs(np.sin(np.pi * phase)) ** 3
         # Fine streaks along the grain: 1-D noise across it, stretched along it.
         n_streak = int(h * 2) + 8
-        streak_1d = rng.normal(0, 1, n_streak).astype(np.float32)
-        streak_1d = cv2.GaussianBlur(streak_1d.reshape(-1, 1), (1, 3), 0.7).ravel()
+        streak_noise = rng.normal(0, 1, n_streak).astype(np.float32)
+        streak_1d = cv2.GaussianBlur(streak_noise.reshape(-1, 1), (1, 3), 0.7).ravel()
         idx = np.clip((across + warp * 0.5 + h * 0.5).astype(np.int32), 0, n_streak - 1)
         streaks = streak_1d[idx]
         # Planks: each with its own tone, separated by dark seams.

@@ -83,10 +83,11 @@ def seal_mask(radius: int, text: str, rng: np.random.Generator) -> np.ndarray:
         gx = c + text_r * math.sin(theta)
         gy = c - text_r * math.cos(theta)
         box = glyph_font.getbbox(ch)
-        gw, gh = box[2] - box[0] + 4, box[3] - box[1] + 4
+        # FreeType boxes are whole pixels; Pillow types them as float for other fonts.
+        gw, gh = int(box[2] - box[0] + 4), int(box[3] - box[1] + 4)
         glyph = Image.new("L", (gw, gh), 0)
         ImageDraw.Draw(glyph).text((2 - box[0], 2 - box[1]), ch, font=glyph_font, fill=255)
-        glyph = glyph.rotate(-math.degrees(theta), resample=Image.BICUBIC, expand=True)
+        glyph = glyph.rotate(-math.degrees(theta), resample=Image.Resampling.BICUBIC, expand=True)
         x0, y0 = round(gx - glyph.width / 2), round(gy - glyph.height / 2)
         region = canvas.crop((x0, y0, x0 + glyph.width, y0 + glyph.height))
         canvas.paste(Image.fromarray(np.maximum(np.asarray(region), np.asarray(glyph))), (x0, y0))

@@ -257,7 +257,8 @@ def _noise(frame: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     """
     noise = np.empty(frame.shape[:2], np.int16)
     cv2.setRNGSeed(seed)
-    cv2.randn(noise, 0, sigma)
+    # OpenCV takes Scalars for the mean and deviation; its generated stub only lists arrays.
+    cv2.randn(noise, 0, sigma)  # type: ignore[call-overload]
     return cv2.add(frame, cv2.merge([noise, noise, noise]), dtype=cv2.CV_8U)
 
 
@@ -285,6 +286,8 @@ def photograph_scene(
             e[key] = value
     scale = width / REFERENCE_WIDTH
     local = np.random.default_rng(e["desk_seed"])
+    # BGR uint8 throughout; OpenCV's stubs type every result only as "a numeric array".
+    frame: np.ndarray
     if kind == "black":
         # Lens covered: the sensor floor plus a little light leaking in at one side.
         frame = np.full((height, width, 3), 7, np.uint8)

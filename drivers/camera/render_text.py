@@ -254,13 +254,6 @@ def _signature_block(spec: DocumentSpec, page: PageLayout, y: float) -> None:
         yy += _pitch(11.0)
 
 
-def _place(lines: list[Line], y: float) -> float:
-    for line in lines:
-        line.y = y
-        y += BODY_PITCH
-    return y
-
-
 @lru_cache(maxsize=32)
 def layout_document(
     doc_seed: int, layout: str, page_count: int
@@ -375,9 +368,11 @@ def draw_page(page: PageLayout, doc_seed: int, page_number: int) -> np.ndarray:
     )
     # out = paper * ink + toner * (1 - ink), in saturating uint8 OpenCV arithmetic.
     toner = (28 / 255, 27 / 255, 32 / 255, 0)
-    out = cv2.add(
-        cv2.multiply(paper, ink, scale=1 / 255), cv2.multiply(cv2.bitwise_not(ink), toner)
-    )
+    # OpenCV takes a Scalar (``toner``) as the second operand; the generated stubs of
+    # OpenCV 4 list only arrays (those of 5.x accept it), and an array would multiply
+    # element-wise instead of per channel.
+    toned = cv2.multiply(cv2.bitwise_not(ink), toner)  # type: ignore[call-overload, unused-ignore]
+    out = cv2.add(cv2.multiply(paper, ink, scale=1 / 255), toned)
     if page.signature is not None:
         x, y, w, h = page.signature
         multiply_ink(out, signature_mask(w, h, rng), SIGNATURE_BLUE, x, y)

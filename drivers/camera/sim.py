@@ -22,11 +22,13 @@ every scene is a pure function of its seeds.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -85,7 +87,10 @@ class _Exposure:
             if width // factor >= min_width:
                 flag = reduced
                 break
-        return cv2.imdecode(np.frombuffer(jpeg, np.uint8), flag)
+        bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flag)
+        if bgr is None:  # our own encoder wrote it: only a corrupted render gets here
+            raise CameraError("io", "cannot decode the exposed frame")
+        return bgr
 
     def result(self) -> tuple[bytes, dict]:
         self._go.set()  # wanted now: no more waiting for the page turn
@@ -168,10 +173,6 @@ class SimCamera:
 
     # --- document position ---------------------------------------------------------
     @property
-    def document_index(self) -> int:
-        return self._doc_index
-
-    @property
     def page_number(self) -> int:
         """The page the next good capture will photograph (1-based)."""
         return self._page
@@ -205,10 +206,6 @@ class SimCamera:
             raise ValueError("a sheet is an RGB uint8 image")
         with self._lock:
             self._sheets.append((rgb, label))
-
-    @property
-    def sheets_waiting(self) -> int:
-        return len(self._sheets)
 
     def _next_scenario(self) -> str:
         return self._script[0] if self._script else "document"
@@ -325,3 +322,48 @@ class SimCamera:
                 self._preview_key, self._preview = key, photo.bgr
             assert self._preview is not None
             return self._preview.copy()
+
+
+def write_dataset(
+    out_dir: Path,
+    count: int,
+    seed: int = 1,
+    layout: str = "mixed",
+    pages_per_doc: int = 1,
+    width: int = 4000,
+    height: int = 3000,
+    jpeg_quality: int = 92,
+    script: Sequence[str] | None = None,
+) -> list[Path]:
+    """Write ``count`` sim captures as ``frame_0001.jpg`` + ``frame_0001.truth.json`` pairs.
+
+    Frames are exactly what ``SimCamera`` with the same arguments would capture (documents
+    of ``pages_per_doc`` pages, one after another; ``script`` injects defect scenarios).
+    Returns the JPEG paths in order.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    camera = SimCamera(
+        seed=seed,
+        width=width,
+        height=height,
+        layout=layout,
+        jpeg_quality=jpeg_quality,
+        script=list(script or []),
+        pages_per_doc=pages_per_doc,
+    )
+    camera.open()
+    paths = []
+    try:
+        for i in range(1, count + 1):
+            frame = camera.capture()
+            path = out / f"frame_{i:04d}.jpg"
+            path.write_bytes(frame.jpeg)
+            truth_path = out / f"frame_{i:04d}.truth.json"
+            truth_path.write_text(
+                json.dumps(frame.truth, ensure_ascii=False, indent=1), encoding="utf-8"
+            )
+            paths.append(path)
+    finally:
+        camera.close()
+    return paths

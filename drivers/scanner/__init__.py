@@ -8,7 +8,7 @@ reasoning). Tests use SANE's own ``test`` backend. Failures surface as ScannerEr
 Vietnamese message that tells the clerk what to do next.
 """
 
-from drivers.scanner.base import Frame, ScannerInfo, ScanSettings
+from drivers.scanner.base import Frame, Scanner, ScannerInfo, ScanSettings
 from drivers.scanner.errors import CODES, ScannerError
 from drivers.scanner.sane import SaneScanner, list_scanners, parse_device_list, pick_scanner
 from drivers.scanner.watcher import ScannerWatcher
@@ -17,6 +17,7 @@ __all__ = [
     "CODES",
     "Frame",
     "SaneScanner",
+    "Scanner",
     "ScanSettings",
     "ScannerError",
     "ScannerInfo",

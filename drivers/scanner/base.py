@@ -1,12 +1,15 @@
 """Value types of the scanner driver: device identities and scan settings.
 
-Pages are the camera driver's ``Frame`` (``jpeg, width, height, captured_at, truth``),
-re-exported here, so the page pipeline treats a scanned page and a photographed page alike.
+Pages are the camera driver's ``Frame`` (``jpeg, width, height, captured_at`` and, for a
+scanner, ``source="scanner"``, ``dpi``, ``side``, ``sheet``), re-exported here, so the page
+pipeline treats a scanned page and a photographed page alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from drivers.camera.base import Frame
 
@@ -17,6 +20,7 @@ __all__ = [
     "SOURCES",
     "Frame",
     "ScanSettings",
+    "Scanner",
     "ScannerInfo",
 ]
 
@@ -36,6 +40,17 @@ PAPER_MM: dict[str, tuple[float, float]] = {
 
 #: Digitized copies must be at least 200 dpi (see shared/DOMAIN.md, digitization rules).
 MIN_DPI = 200
+
+
+@runtime_checkable
+class Scanner(Protocol):
+    """What the kiosk needs from a document scanner (:class:`~drivers.scanner.SaneScanner`)."""
+
+    device: str
+
+    def iter_scan(self) -> Iterator[Frame]:
+        """Pages as the scanner delivers them; a failure raises ScannerError."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from drivers.errors import BilingualError
+
 if TYPE_CHECKING:
     from drivers.scanner.base import Frame
 
@@ -58,7 +60,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 CODES: tuple[str, ...] = tuple(MESSAGES)
 
 
-class ScannerError(Exception):
+class ScannerError(BilingualError):
     """A scanner failure with a stable ``code`` and messages for the clerk.
 
     ``detail`` keeps the technical cause (the backend's own words) for the log; ``pages``
@@ -78,12 +80,12 @@ class ScannerError(Exception):
         if code not in MESSAGES:
             raise ValueError(f"unknown scanner error code {code!r}")
         default_en, default_vi = MESSAGES[code]
-        self.code = code
-        self.message = message or default_en
-        self.message_vi = message_vi or default_vi
+        super().__init__(code, message or default_en, message_vi or default_vi, status=503)
+        self.message = self.message_en  # the English text, as callers of this type read it
         self.detail = detail
         self.pages: list[Frame] = list(pages)
-        super().__init__(f"{self.message} ({detail})" if detail else self.message)
+        if detail:
+            self.args = (f"{self.message} ({detail})",)
 
 
 # SANE_Status numbers (sane/sane.h) -> our codes. scanimage exits with these numbers.

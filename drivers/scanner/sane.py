@@ -136,10 +136,9 @@ def pick_scanner(devices: list[ScannerInfo], model: str = "") -> ScannerInfo:
 def _encode_page(path: Path, dpi: int, quality: int) -> tuple[bytes, int, int]:
     """PNM page from scanimage -> JPEG bytes carrying its dpi (for 100 % scale PDFs)."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode not in ("RGB", "L"):
-                img = img.convert("RGB")
+        with Image.open(path) as opened:
+            opened.load()
+            img = opened if opened.mode in ("RGB", "L") else opened.convert("RGB")
             buf = io.BytesIO()
             img.save(buf, "JPEG", quality=quality, dpi=(dpi, dpi), optimize=False)
             return buf.getvalue(), img.width, img.height
@@ -278,7 +277,10 @@ class SaneScanner:
                         width,
                         height,
                         captured_at,
-                        {"source": "scanner", "dpi": plan.dpi, "side": side, "sheet": sheet},
+                        source="scanner",
+                        dpi=plan.dpi,
+                        side=side,
+                        sheet=sheet,
                     )
                     frames.append(frame)
                     yield frame

@@ -66,7 +66,8 @@ class SimStick:
     def load(self) -> dict[str, Any]:
         return json.loads(self.descriptor.read_text(encoding="utf-8"))
 
-    def _save(self, data: dict[str, Any]) -> None:
+    def save(self, data: dict[str, Any]) -> None:
+        """Replace the stick's descriptor (what the simulated udev and mount layer read)."""
         tmp = self.descriptor.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
         os.replace(tmp, self.descriptor)
@@ -81,22 +82,22 @@ class SimStick:
     def set_faults(self, **faults: Any) -> None:
         data = self.load()
         data["faults"] = {**data.get("faults", {}), **faults}
-        self._save(data)
+        self.save(data)
 
     def clear_faults(self) -> None:
         data = self.load()
         data["faults"] = {}
-        self._save(data)
+        self.save(data)
 
     def unplug(self) -> None:
         data = self.load()
         data["removed"] = True
-        self._save(data)
+        self.save(data)
 
     def plug(self) -> None:
         data = self.load()
         data["removed"] = False
-        self._save(data)
+        self.save(data)
 
     def storage(self) -> UsbStorage:
         d = self.load()
@@ -140,7 +141,7 @@ def create_stick(
     sim_dir.mkdir(parents=True, exist_ok=True)
     stick = SimStick(sim_dir / f"{name}{SUFFIX}")
     stick.root.mkdir(parents=True, exist_ok=True)
-    stick._save(
+    stick.save(
         {
             "vid": vid,
             "pid": pid,

@@ -84,6 +84,7 @@ class UdevBackend:
     def mount(self, dev: UsbStorage) -> Volume:
         if dev.fstype is None:
             raise MountError("no filesystem on the stick")
+        where: Path | None
         try:
             where = self.udisks.mount(dev.node)
         except MountError:

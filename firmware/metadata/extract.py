@@ -29,10 +29,12 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from firmware.metadata.lexicon import restore_caps
+from firmware.metadata.bodies import canonical_symbol, known_codes, snap_issuer
+from firmware.metadata.headers import fix_breaks, restore_line
 from firmware.metadata.numbering import NumberSymbol, parse_number_symbol
 from firmware.metadata.types import LETTER_CODE, TypeRegistry, registry
-from firmware.textfold import fold, nfc
+from firmware.metadata.wordlist import restorer
+from firmware.store.textfold import fold, nfc
 
 FIELD_NAMES = ("kind", "type", "number", "symbol", "date", "issuer", "subject")
 
@@ -204,13 +206,23 @@ def segments(words: Iterable[Any]) -> list[Segment]:
     for ws in lines.values():
         ws.sort(key=lambda w: w.left)
         h = statistics.median(w.height for w in ws)
-        current = [ws[0]]
-        for w in ws[1:]:
-            if w.left - current[-1].right > 2.2 * h:
+        current: list[Word] = []
+        cut_after = False
+        for w in ws:
+            if current and (cut_after or w.left - current[-1].right > 2.2 * h):
                 out.append(Segment(current))
                 current = []
+            # A run of dots read in the gap between the columns ("64-CV/TW..........")
+            # is a column break, not part of the word.
+            leader = _LEADER.search(w.text)
+            cut_after = leader is not None
+            if leader is not None:
+                w.text = w.text[: leader.start()]
+                if not w.text:
+                    continue
             current.append(w)
-        out.append(Segment(current))
+        if current:
+            out.append(Segment(current))
     out = [part for seg in out for part in _split_headings(seg)]
     out.sort(key=lambda s: (s.top, s.left))
     return out
@@ -242,6 +254,8 @@ def _split_headings(seg: Segment) -> list[Segment]:
         return [Segment(seg.words[:best_k]), Segment(seg.words[best_k:])]
     return [seg]
 
+
+_LEADER = re.compile(r"[.…_·]{3,}$")
 
 # --- field readers -----------------------------------------------------------------------
 
@@ -281,11 +295,15 @@ def _repair_number(text: str) -> str:
 def _number_candidates(seg: Segment) -> list[str]:
     """Strings to try as number/symbol: the segment without its "Số" label, then repairs."""
     text = nfc(seg.text).translate(_DASHES)
+    text = re.sub(r"^[^\w]+", "", text)  # quotes or a stray mark read before "Số"
     folded = fold(text)
     m = _NUMBER_LABEL.match(folded)
     rest = text[m.end() :] if m else text
     rest = re.sub(r"\s*([-/])\s*", r"\1", rest).strip(" .,;:")
-    rest = rest.split()[0] if rest.split() else rest
+    rest = rest.split()[0].strip(" .,;:…_") if rest.split() else rest
+    # A dash read from a speck after the symbol ("351-CV/TW -"): a symbol never ends on a
+    # separator, and with it the number line was taken for a line of the issuer (issue 16).
+    rest = rest.rstrip("-/")
     tries = [rest, _repair_number(rest)]
     # "/" read as "l" or "I" between the number and an upper-case code ("12lQĐ-UBND").
     tries.append(re.sub(r"^(\d+)[lI|](?=[A-ZĐ])", r"\1/", _repair_number(rest)))
@@ -395,15 +413,27 @@ def _find_issuer(
         if max(_anchor_score(seg, a) for a in (PARTY_ANCHOR, *STATE_ANCHORS)) >= ANCHOR_MIN:
             continue
         parts.append(seg)
+    # The body's name is set in capitals: a segment mostly in lower case is debris (a
+    # stamp, a crumb of the heading), not a line of the name.
+    parts = [seg for seg in parts if _caps_share(seg.text) >= 0.7]
     if not parts:
         return None, 0.0
     lines, shares = [], []
+    extra = (place.upper(),) if place else ()
     for seg in parts:
-        text, share = restore_caps(_clean_caps_line(seg.text), (place.upper(),) if place else ())
-        lines.append(text)
-        shares.append(share)
+        text, share = restore_line(seg.text, extra)
+        if any(ch.isalpha() for ch in text):  # a line of dashes or crumbs names nobody
+            lines.append(text)
+            shares.append(share)
+    if not lines:
+        return None, 0.0
     conf = statistics.fmean(s.conf for s in parts) * (0.6 + 0.4 * statistics.fmean(shares))
-    return " - ".join(lines), conf
+    return " - ".join(fix_breaks(lines)), conf
+
+
+def _caps_share(text: str) -> float:
+    letters = [ch for ch in text if ch.isalpha()]
+    return sum(ch.isupper() for ch in letters) / len(letters) if letters else 0.0
 
 
 _NOT_INITIALS = {"va", "cua", "-"}
@@ -415,6 +445,21 @@ def _initials(words: list[str]) -> str:
         "Đ" if w[0] in "Đđ" else fold(w[0]).upper()
         for w in words
         if fold(w) not in _NOT_INITIALS and w[:1].isalpha()
+    )
+
+
+#: Letters OCR reads for a bold capital "Đ" in a symbol ("245-CV/BU" for "245-CV/ĐU").
+_D_LOOKALIKES = "BPOÐD"
+
+
+def _d_misread(body: str, cand: str) -> bool:
+    """``body`` is ``cand`` with each "Đ" read as a look-alike letter, and nothing else."""
+    return (
+        len(body) == len(cand)
+        and "Đ" in cand
+        and all(
+            b == c or (c == "Đ" and b in _D_LOOKALIKES) for b, c in zip(body, cand, strict=True)
+        )
     )
 
 
@@ -431,6 +476,8 @@ def _check_body_code(parsed: NumberSymbol, issuer: str) -> tuple[NumberSymbol, b
 
     lines = [ln.split() for ln in issuer.split(" - ") if ln.strip()]
     cands = {_initials(ln) for ln in lines}
+    # a known body code that begins a line's initials ("ĐẢNG ỦY XÃ ĐA TỐN" -> "ĐU")
+    cands |= {c for ln in lines for c in known_codes() if _initials(ln).startswith(c)}
     for superior in lines[:-1]:  # own initials + a prefix of the superior's ("BTG" + "TU")
         sup = _initials(superior)
         cands |= {_initials(lines[-1]) + sup[:n] for n in range(1, len(sup) + 1)}
@@ -440,7 +487,7 @@ def _check_body_code(parsed: NumberSymbol, issuer: str) -> tuple[NumberSymbol, b
         return parsed, True
     for cand in sorted(cands):
         close = len(cand) == len(body) >= 3 and Levenshtein.distance(cand, body) <= 1
-        if fold(cand) == fold(body) or close:
+        if fold(cand) == fold(body) or close or _d_misread(body, cand):
             if parsed.symbol.endswith(body):  # "CV/TW", "QĐ-UBND": the body comes last
                 symbol = parsed.symbol[: -len(body)] + cand
             else:  # State letters: "UBND-VP", the body comes first
@@ -455,16 +502,6 @@ def _check_body_code(parsed: NumberSymbol, issuer: str) -> tuple[NumberSymbol, b
 def _all_caps(text: str) -> bool:
     letters = [ch for ch in text if ch.isalpha()]
     return len(letters) >= 4 and all(ch.isupper() for ch in letters)
-
-
-def _clean_caps_line(text: str) -> str:
-    """Drop OCR crumbs at the end of a capitals line: "THÔNGp", "NGHỆ AN.", "ĐA TỐN ˆ"."""
-    text = (
-        re.sub(r"(?<=[^\W\d_])[a-zđ]{1,2}$", "", text.strip())
-        if _all_caps(re.sub(r"[a-zđ]{1,2}$", "", text.strip()))
-        else text
-    )
-    return re.sub(r"[^\w)]+$", "", text).strip()
 
 
 def _starts_letter_subject(seg: Segment) -> bool:
@@ -482,7 +519,11 @@ def _subject_run(first: Segment, pool: Sequence[Segment], width: float) -> list[
             break
         if abs(seg.cx - first.cx) > 0.12 * width or seg.right - seg.left > 0.82 * width:
             break
-        if re.match(r"^(kinh gui|can cu|thuc hien)", seg.folded):
+        if re.match(r"^kinh gui", seg.folded):
+            break
+        # Body text starts a sentence ("Căn cứ...", "Thực hiện Kế hoạch..."); the subject's
+        # second line continues it in lower case ("thực hiện quy chế làm việc").
+        if re.match(r"^(can cu|thuc hien)", seg.folded) and seg.text[:1].isupper():
             break
         if _all_caps(seg.text) and not _all_caps(first.text):
             break  # the deciding authority ("CHỦ TỊCH ỦY BAN NHÂN DÂN ...") under a subject
@@ -513,11 +554,14 @@ def extract_fields(
     page_width: float | None = None,
     page_height: float | None = None,
     types: TypeRegistry | None = None,
+    issuers: Sequence[str] = (),
 ) -> Extraction:
     """Extract kind, type, number, symbol, date, issuer and subject from page-1 OCR words.
 
-    ``words`` are :class:`firmware.ocr.Word` objects or their dicts (text, left, top, width,
+    ``words`` are :class:`firmware.ocr.engine.Word` objects or their dicts (text, left, top, width,
     height, conf, line), in page-image pixels. Page size defaults to what the words span.
+    ``issuers``: names of bodies the kiosk knows (register, Party organization list); an
+    issuer read close to one of them takes its spelling.
     """
     types = types or registry()
     segs = segments(words)
@@ -572,7 +616,10 @@ def extract_fields(
             type_code = heading.code
             agree = code_type is not None and code_type.code == heading.code
             type_conf = (score / 100.0) * heading_seg.conf * (1.0 if agree else 0.85)
-            pool = [s for s in top if s.top > heading_seg.bottom - 2]
+            # below the heading's middle: the boxes of the two lines overlap when the
+            # subject's capital marks reach up (bench seed 17: the subject was lost)
+            below = heading_seg.top + 0.5 * heading_seg.height
+            pool = [s for s in top if s.top > below and s is not heading_seg]
             first = next((s for s in pool if abs(s.cx - heading_seg.cx) < 0.12 * width), None)
             if first is not None and first.top - heading_seg.bottom < 2.0 * heading_seg.height:
                 run = _subject_run(first, pool, width)
@@ -580,7 +627,19 @@ def extract_fields(
                 subject_conf = statistics.fmean(s.conf for s in run)
         elif code_type is not None:
             type_code, type_conf = code_type.code, 0.7 * number_conf
+    if subject:
+        subject = restorer().restore_text(subject)
     issuer, issuer_conf = _find_issuer(top, width, number_seg, kind_seg, place)
+    if issuer:
+        known = snap_issuer(issuer, issuers)
+        if known is not None:  # a body the register or the Party list names: its spelling
+            issuer, issuer_conf = known, max(issuer_conf, 0.95)
+    if parsed is not None:
+        symbol = canonical_symbol(parsed.symbol)
+        if symbol != parsed.symbol:
+            parsed = NumberSymbol(
+                parsed.number, symbol, parsed.kind, parsed.type_code, canonical_symbol(parsed.body)
+            )
     if parsed is not None and issuer:
         parsed, agrees = _check_body_code(parsed, issuer)
         if agrees:

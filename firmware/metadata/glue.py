@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from firmware.catalog import Catalog
+from firmware.archive.xmp import FIXED_PROPERTIES
 from firmware.metadata.model import (
     ArchivalMetadata,
     FieldIssue,
@@ -19,7 +19,7 @@ from firmware.metadata.model import (
 )
 from firmware.metadata.party_codes import PartyCodes, PartyCodesError, load_party_codes
 from firmware.metadata.sequence import assign_sequence
-from firmware.xmp import FIXED_PROPERTIES
+from firmware.store.catalog import Catalog
 
 _XML_NAME = re.compile(r"^[^\W\d][\w.-]*$")
 
@@ -35,17 +35,18 @@ def prepare_archival(
 ) -> ArchivalMetadata:
     """Validate a document's metadata for sealing and give it its sequence number.
 
-    The catalog's confidentiality column fills in when the metadata does not say; the
-    identifier defaults to the document id; the page count is the sealed file's, whatever
-    was typed. Raises :class:`firmware.metadata.model.MetadataError` for the clerk.
+    The confidentiality is the catalog's one stored level (never a metadata entry), so
+    the XMP and the sidecar say what routing read; the identifier defaults to the document
+    id; the page count is the sealed file's, whatever was typed. Raises
+    :class:`firmware.metadata.model.MetadataError` for the clerk.
     """
     meta = dict(doc.get("metadata") or {})
     meta["page_count"] = page_count
+    meta["confidentiality"] = doc["confidentiality"]
     model = validate_metadata(
         meta,
         types=types,
         party_codes=_party_codes(party_codes_file, meta),
-        confidentiality=doc.get("confidentiality"),
         identifier=doc["id"],
     )
     if model.record_code:
@@ -92,5 +93,8 @@ def sidecar_fields(model: ArchivalMetadata) -> dict[str, Any]:
 
 
 def catalog_metadata(model: ArchivalMetadata, meta: dict[str, Any]) -> dict[str, Any]:
-    """The metadata stored back in the catalog at sealing: validated values, extras kept."""
-    return {**extra_fields(meta), **model.to_dict(), "number_symbol": model.number_symbol}
+    """The metadata stored back in the catalog at sealing: validated values, extras kept
+    (the confidentiality level stays in its own column, stored once)."""
+    out = {**extra_fields(meta), **model.to_dict(), "number_symbol": model.number_symbol}
+    out.pop("confidentiality", None)
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from firmware.textfold import fold
+from firmware.store.textfold import fold
 
 WORDS = """
 ĐẢNG BỘ CỘNG SẢN VIỆT NAM TỈNH THÀNH PHỐ ỦY BAN CHẤP HÀNH TRUNG ƯƠNG HUYỆN QUẬN THỊ XÃ
@@ -55,6 +55,25 @@ def _tables() -> tuple[dict[str, str], dict[str, str], int]:
     return single, phrases, longest
 
 
+def _run_together(token: str, phrases: dict[str, str]) -> str | None:
+    """A place name read as one word with one letter wrong ("HANOL" for "HÀ NỘI", bench
+    seed 17): the single phrase of two or more words whose letters, run together, are one
+    edit away from the token's; None when none or several are."""
+    from rapidfuzz.distance import Levenshtein
+
+    low = fold(token)
+    if len(low) < 5 or not low.isalpha():
+        return None
+    near = {
+        p
+        for k, p in phrases.items()
+        if " " in k
+        and abs(len(k) - len(k.split()) + 1 - len(low)) <= 1
+        and Levenshtein.distance(k.replace(" ", ""), low) <= 1
+    }
+    return next(iter(near)) if len(near) == 1 else None
+
+
 def restore_caps(text: str, extra: tuple[str, ...] = ()) -> tuple[str, float]:
     """Put diacritics back on an all-capitals header line; return (text, share known).
 
@@ -88,6 +107,8 @@ def restore_caps(text: str, extra: tuple[str, ...] = ()) -> tuple[str, float]:
         else:
             tok = tokens[i]
             hit = single.get(_key(tok)) if tok.isupper() else None
+            if hit is None and tok.isupper():
+                hit = _run_together(tok, phrases)
             if hit is not None:
                 out.append(hit)
                 known += 1

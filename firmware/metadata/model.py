@@ -6,7 +6,7 @@ count, information symbol, keywords, access mode, reliability, handwriting, phys
 condition, notes) plus what Party archives record (signer and title, confidentiality, copy
 type, Party organization and member codes). One model serves three places that must agree:
 the catalog row, the sealed PDF's XMP (:meth:`ArchivalMetadata.xmp_properties`, documented
-in :mod:`firmware.xmp`) and the JSON sidecar.
+in :mod:`firmware.archive.xmp`) and the JSON sidecar.
 
 Validation errors carry the field, a Vietnamese sentence for the clerk and an English one for
 the log (:class:`MetadataError`), because the review screen shows them next to the field.
@@ -38,7 +38,7 @@ from firmware.metadata.numbering import (
 )
 from firmware.metadata.types import LETTER_CODE, TypeRegistry, registry
 from firmware.routing import Level, RoutingError, check_may_digitize
-from firmware.textfold import fold, nfc
+from firmware.store.textfold import fold, nfc
 
 #: Digits of the sequence number in archival codes and file names ("H49.61.8.2019.05.003").
 SEQUENCE_DIGITS = 3
@@ -358,7 +358,7 @@ class ArchivalMetadata(BaseModel):
         return self.model_dump(mode="json")
 
     def xmp_properties(self) -> dict[str, str]:
-        """Non-empty fields under their ``sohoa:`` XMP names (see :mod:`firmware.xmp`)."""
+        """Non-empty fields under their ``sohoa:`` XMP names (see :mod:`firmware.archive.xmp`)."""
         values: dict[str, Any] = {
             "identifier": self.identifier,
             "archivalCode": self.archival_code,

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from firmware.metadata.types import LETTER_CODE, TypeRegistry, registry
-from firmware.textfold import fold, nfc
+from firmware.store.textfold import fold, nfc
 
 _PART = r"[^\W_][\w.]*"  # a code: letters/digits, may contain dots ("QĐ", "BNV.VP")
 _PARTY_RE = re.compile(rf"^(\d{{1,6}})-({_PART})/({_PART}(?:-{_PART})*)$")
@@ -97,6 +98,19 @@ def format_number_symbol(number: str | int, symbol: str, kind: str | None = None
     """ "64" + "CV/TW" -> "64-CV/TW"; "12" + "QĐ-UBND" -> "12/QĐ-UBND"."""
     kind = kind or symbol_kind(symbol)
     return f"{number}-{symbol}" if kind == "party" else f"{number}/{symbol}"
+
+
+def number_symbol_of(meta: dict[str, Any]) -> str:
+    """A document's "số và ký hiệu" from its metadata, whole ("49-QĐ/UBKTTU"), however it
+    was stored: whole in ``number_symbol``, typed whole in ``number``, or split into
+    ``number`` and ``symbol`` (the validated form). Every screen and the register use this,
+    so no reader shows "49" for a number typed with its symbol."""
+    if meta.get("number_symbol"):
+        return str(meta["number_symbol"])
+    number, symbol = str(meta.get("number") or ""), str(meta.get("symbol") or "")
+    if number and symbol:
+        return format_number_symbol(number, symbol, meta.get("kind"))
+    return number
 
 
 def valid_symbol(symbol: str) -> bool:

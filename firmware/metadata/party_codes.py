@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from firmware.textfold import fold
+from firmware.errors import KioskError
+from firmware.store.textfold import fold
 
 _CODE_HEADERS = {"code", "ma", "ma so"}
 _KIND_HEADERS = {"kind", "loai", "loai ma"}
@@ -24,12 +25,11 @@ _ORG = {"org", "organization", "to chuc", "to chuc dang", "tcd"}
 _MEMBER = {"member", "dang vien", "dv"}
 
 
-class PartyCodesError(Exception):
+class PartyCodesError(KioskError):
     """The reference list cannot be read; messages in both languages."""
 
     def __init__(self, message_en: str, message_vi: str):
-        super().__init__(message_en)
-        self.message_en, self.message_vi = message_en, message_vi
+        super().__init__("party_codes_unreadable", message_en, message_vi, status=503)
 
 
 @dataclass(frozen=True)

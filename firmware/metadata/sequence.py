@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from firmware.catalog import Catalog, utcnow
 from firmware.metadata.model import SEQUENCE_DIGITS, FieldIssue, MetadataError
+from firmware.store.catalog import Catalog, utcnow
 
 
 def assign_sequence(
@@ -70,9 +70,8 @@ def assign_sequence(
             "VALUES (?, ?, ?, ?)",
             [record_code, seq, doc_id, utcnow()],
         )
-        catalog._append_audit(
-            actor, "record.sequence", doc_id, None, {"record_code": record_code, "sequence": seq}
-        )
+        # joins the transaction above: the number and its audit record commit together
+        catalog.audit(actor, "record.sequence", doc_id, None, record_code=record_code, sequence=seq)
     return seq
 
 

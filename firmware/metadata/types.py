@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from firmware.textfold import fold, nfc
+from firmware.store.textfold import fold, nfc
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ import random
 from pathlib import Path
 from typing import Any
 
-from firmware.atomic import atomic_write_bytes
 from firmware.register import matching
 from firmware.register.hooks import choose_entry
 from firmware.register.importer import import_register
+from firmware.store.states import DOC_DIGITIZED
+from sohoa_common.atomic import atomic_write_bytes
 
 HEADER = [
     "Số đến",
@@ -70,7 +71,7 @@ def _rows(n: int, seed: int, years: tuple[int, int]) -> list[list[Any]]:
 
 def _sealed_truth(kiosk: Any) -> list[tuple[str, dict[str, Any]]]:
     out = []
-    for doc in kiosk.catalog.list_documents(["sealed", "queued", "delivered", "exported"]):
+    for doc in kiosk.catalog.list_documents(sorted(DOC_DIGITIZED)):
         pages = kiosk.catalog.pages(doc["id"])
         truth = kiosk.paths.frame_truth(doc["id"], pages[0]["id"]) if pages else None
         if truth is None or not truth.exists():

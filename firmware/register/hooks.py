@@ -10,12 +10,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from firmware.catalog import Catalog
+from firmware.classification import set_level
 from firmware.errors import KioskError
 from firmware.register import matching, selection
 from firmware.register.custody import history
+from firmware.routing import Level
+from firmware.store.catalog import Catalog
+from firmware.store.states import DOC_DIGITIZED, DOC_LEFT_THE_KIOSK
 
 log = logging.getLogger("sohoa.register")
+
+#: Metadata key set when the clerk said the document is none of the register's suggestions:
+#: nothing is then linked automatically at sealing, and the form is not filled from one.
+NO_ENTRY_KEY = "register_none"
 
 
 def _has_registers(catalog: Catalog) -> bool:
@@ -51,7 +58,35 @@ def review_info(
         "candidates": [c.to_dict() for c in cands],
         "selection": verdict.to_dict(),
         "custody": history(catalog, document_id=doc["id"]),
+        "none_chosen": bool(merged.get(NO_ENTRY_KEY)),
     }
+
+
+def _entry_for(catalog: Catalog, doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The register entry this document is: linked, chosen by the clerk, or the one free
+    exact match (the entry :func:`after_seal` would link)."""
+    linked = matching.linked_entry(catalog, doc["id"])
+    if linked is not None:
+        return linked
+    meta = doc.get("metadata") or {}
+    if meta.get("register_entry_id"):
+        try:
+            return matching.entry(catalog, int(meta["register_entry_id"]))
+        except (KeyError, ValueError):
+            return None
+    if not _has_registers(catalog):
+        return None
+    exact = [c for c in matching.candidates_for(catalog, meta) if c.exact]
+    free = [c for c in exact if c.entry["document_id"] in (None, doc["id"])]
+    return free[0].entry if len(exact) == 1 and free else None
+
+
+def register_level(catalog: Catalog, doc: dict[str, Any]) -> str | None:
+    """The confidentiality level the register gives this document, when it names one
+    above ordinary: sealing raises the document's level to it before routing."""
+    entry = _entry_for(catalog, doc)
+    level = (entry or {}).get("confidentiality")
+    return level if level and level != Level.THUONG.value else None
 
 
 def choose_entry(catalog: Catalog, doc_id: str, entry_id: int | None, actor: str) -> None:
@@ -61,6 +96,15 @@ def choose_entry(catalog: Catalog, doc_id: str, entry_id: int | None, actor: str
     sealing the link is made at once.
     """
     doc = catalog.get_document(doc_id)
+    if doc["state"] in DOC_LEFT_THE_KIOSK:
+        # What was delivered or exported named its register entry; changing it here would
+        # make the kiosk's record disagree with the copy the archive holds.
+        raise KioskError(
+            "document_left_kiosk",
+            f"Document {doc_id} is {doc['state']}: its register entry can no longer change.",
+            f"Tài liệu {doc_id} đã được gửi/xuất đi; không đổi được dòng sổ đã gắn.",
+            status=409,
+        )
     if entry_id is not None:
         entry = matching.entry(catalog, entry_id)
         if entry["document_id"] and entry["document_id"] != doc_id:
@@ -70,16 +114,23 @@ def choose_entry(catalog: Catalog, doc_id: str, entry_id: int | None, actor: str
                 f"Dòng sổ này đã gắn với tài liệu {entry['document_id']}.",
             )
     meta = {**(doc.get("metadata") or {}), "register_entry_id": entry_id}
+    meta.pop(NO_ENTRY_KEY, None)
     if entry_id is None:
         meta.pop("register_entry_id")
+        meta[NO_ENTRY_KEY] = True
     with catalog.transaction():
         catalog.update_document(doc_id, actor, "register.choose", metadata=meta)
+        if entry_id is not None and entry.get("confidentiality") not in (None, "thuong"):
+            # The register says Mật: the document is classified from now on, stored once.
+            set_level(
+                catalog, doc_id, entry["confidentiality"], actor, source="register", evidence=True
+            )
         if entry_id is not None:
             catalog.db.execute(
                 "UPDATE custody SET entry_id = ? WHERE document_id = ? AND returned_at IS NULL",
                 [entry_id, doc_id],
             )
-        sealed = doc["state"] in ("sealed", "queued", "delivered", "exported", "purged")
+        sealed = doc["state"] in DOC_DIGITIZED
         if sealed and entry_id is not None:
             matching.link(catalog, entry_id, doc_id, actor, score=1.0, how="clerk")
 
@@ -112,7 +163,7 @@ def _after_seal(catalog: Catalog, settings: Any, doc: dict[str, Any], actor: str
                     entry_id=chosen,
                     error=exc.message_en,
                 )
-        else:
+        elif not meta.get(NO_ENTRY_KEY):
             cands = matching.candidates_for(catalog, meta)
             exact = [c for c in cands if c.exact]
             free = [c for c in exact if c.entry["document_id"] in (None, doc["id"])]

@@ -16,15 +16,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware.atomic import sha256_file
-from firmware.catalog import Catalog, utcnow
 from firmware.metadata.party_codes import PartyCodes
 from firmware.metadata.types import registry
 from firmware.register.columns import FIELDS, find_header, parse_overrides
 from firmware.register.errors import RegisterFileError, RowError
+from firmware.register.history import previous_import
 from firmware.register.reader import open_table
 from firmware.register.rows import Entry, cell_text, parse_entry
-from firmware.textfold import nfc
+from firmware.store.catalog import Catalog, utcnow
+from firmware.store.textfold import nfc
+from sohoa_common.atomic import sha256_file
 
 #: progress(phase, done, total): phase "read" (rows parsed) or "write" (rows stored).
 Progress = Callable[[str, int, int | None], None]
@@ -61,6 +62,11 @@ class ImportReport:
     dry_run: bool = False
     register_id: int | None = None
     seconds: float = 0.0
+    #: the period the rows cover (ISO dates; None when no row was taken)
+    date_from: str | None = None
+    date_to: str | None = None
+    #: the earlier import of the same file still in effect (firmware.register.history)
+    previous: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,11 +119,14 @@ def import_register(
     types: str = "",
     party_codes: PartyCodes | None = None,
     progress: Progress | None = None,
+    refuse_same_file: bool = False,
 ) -> ImportReport:
     """Import ``path`` as register ``name`` (created on first import); see the module doc.
 
     Raises :class:`RegisterFileError` (nothing written) when the file as a whole cannot be
-    taken; rejected rows are in the report.
+    taken; rejected rows are in the report. ``refuse_same_file``: a file whose hash was
+    imported before (and not undone) is refused with ``already_imported`` (the screen's
+    import; a dry run reports the earlier import in ``previous`` either way).
     """
     t0 = time.perf_counter()
     name = check_name(name, direction)
@@ -179,6 +188,20 @@ def import_register(
         table.close()
     if progress is not None:
         progress("read", total or done, total or done)
+    dates = sorted(e.date for e in entries.values() if e.date)
+    if dates:
+        report.date_from, report.date_to = dates[0], dates[-1]
+    report.previous = previous_import(catalog, report.sha256)
+    if report.previous is not None and refuse_same_file and not dry_run:
+        p = report.previous
+        raise RegisterFileError(
+            "already_imported",
+            f"This file was already imported into register {p['register']!r} on "
+            f"{p['at'][:10]}; nothing was imported again.",
+            f"Tệp này đã được nhập vào sổ «{p['register']}» ngày "
+            f"{p['at'][8:10]}/{p['at'][5:7]}/{p['at'][:4]}; không nhập lại.",
+            status=409,
+        )
     _store(catalog, report, list(entries.values()), actor, progress)
     report.seconds = round(time.perf_counter() - t0, 3)
     return report
@@ -235,6 +258,9 @@ def _store(
                 [now, report.file, report.sha256, register_id],
             )
         report.register_id = register_id
+        # ids of one import are consecutive (one transaction under the catalog lock): the
+        # audit record names the range so the import can be undone (register.history)
+        first_id = (db.execute("SELECT MAX(id) FROM register_entries").fetchone()[0] or 0) + 1
         cols = ["register_id", *_COLUMNS]
         sql = (
             f"INSERT INTO register_entries ({', '.join(cols)}) "
@@ -260,6 +286,8 @@ def _store(
             imported=report.imported,
             already_present=report.already_present,
             rejected=len(report.rejected),
+            first_entry_id=first_id,
+            last_entry_id=first_id + len(new) - 1,
         )
 
 

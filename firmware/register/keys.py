@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from firmware.metadata.numbering import clean
-from firmware.textfold import fold
+from firmware.store.textfold import fold
 
 #: OCR look-alikes mapped to one representative (digits win: numbers matter most).
 _LOOKALIKES = str.maketrans({"O": "0", "Q": "0", "I": "1", "L": "1", "S": "5", "B": "8", "Z": "2"})

@@ -17,10 +17,10 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from firmware.catalog import Catalog, NotFound, utcnow
 from firmware.errors import KioskError
-from firmware.metadata.numbering import format_number_symbol
+from firmware.metadata.numbering import number_symbol_of
 from firmware.register.keys import number_symbol_key, text_key
+from firmware.store.catalog import Catalog, NotFound, utcnow
 
 #: Below this score a candidate is not worth showing.
 MIN_SCORE = 0.55
@@ -36,16 +36,6 @@ class Candidate:
 
     def to_dict(self) -> dict[str, Any]:
         return {"entry": self.entry, "score": round(self.score, 3), "exact": self.exact}
-
-
-def document_number_symbol(meta: dict[str, Any]) -> str:
-    """The document's "số và ký hiệu" from its metadata (typed whole or split)."""
-    if meta.get("number_symbol"):
-        return str(meta["number_symbol"])
-    number, symbol = str(meta.get("number") or ""), str(meta.get("symbol") or "")
-    if number and symbol:
-        return format_number_symbol(number, symbol, meta.get("kind"))
-    return number
 
 
 def _iso(value: Any) -> str:
@@ -127,7 +117,7 @@ def candidates(
 def candidates_for(catalog: Catalog, meta: dict[str, Any]) -> list[Candidate]:
     return candidates(
         catalog,
-        number_symbol=document_number_symbol(meta),
+        number_symbol=number_symbol_of(meta),
         date=meta.get("date"),
         subject=str(meta.get("subject") or ""),
     )

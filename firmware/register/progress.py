@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from firmware.catalog import Catalog
 from firmware.register.selection import Rule
+from firmware.store.catalog import Catalog
+from firmware.store.states import DOC_DIGITIZED
 
-DIGITIZED_STATES = ("sealed", "queued", "delivered", "exported", "purged")
+#: states.DOC_DIGITIZED as SQL arguments (one definition, in firmware.store.states)
+DIGITIZED_STATES = tuple(sorted(DOC_DIGITIZED))
 _DIR_VI = {"in": "văn bản đến", "out": "văn bản đi"}
 _DIR_EN = {"in": "incoming", "out": "outgoing"}
 

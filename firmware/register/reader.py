@@ -6,7 +6,11 @@ anything). CSV text is UTF-8 (with or without the BOM Excel writes), UTF-16 (Exc
 cp1258 writes most tone marks as separate combining characters ("a" + U+0301), so every
 text is normalised to NFC: otherwise "Hà Nội" from one PC would not equal "Hà Nội" from
 another. XLSX is streamed with openpyxl's read-only mode, so a 50,000-row workbook never
-sits in memory as a whole.
+sits in memory as a whole. A workbook is a ZIP, and a few MB of it can inflate to gigabytes
+(openpyxl keeps the whole shared-strings part in memory): before openpyxl opens it, the
+members' declared uncompressed sizes are checked (Python's zipfile never yields more than
+a member declares, so the declaration bounds what is read), and rows are read to at most
+:data:`MAX_COLUMNS` cells whatever the sheet's declared dimension.
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ from typing import Any
 from firmware.register.errors import RegisterFileError
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
+#: Uncompressed bytes of a whole workbook, and of its shared-strings part (held in memory).
+MAX_XLSX_UNCOMPRESSED = 256 * 1024 * 1024
+MAX_SHARED_STRINGS = 48 * 1024 * 1024
+#: No register has more columns than this; a sheet declaring XFD (16384) is not padded.
+MAX_COLUMNS = 64
+MAX_XLSX_MEMBERS = 10_000
 _ZIP = b"PK\x03\x04"
 _OLE = b"\xd0\xcf\x11\xe0"  # legacy .xls (and .doc)
 
@@ -99,11 +109,48 @@ def _csv_table(data: bytes) -> Table:
     return Table("csv", enc, total, rows(), {"delimiter": dialect.delimiter})
 
 
+def _too_big_xlsx(what: str, size: int, limit: int) -> RegisterFileError:
+    mb = lambda n: f"{n / 2**20:.0f} MB"  # noqa: E731
+    return RegisterFileError(
+        "xlsx_too_big",
+        f"the Excel workbook inflates to {mb(size)} ({what}), more than the {mb(limit)} a "
+        "register may have; save it again as CSV UTF-8 or split it",
+        f"Tệp Excel khi giải nén quá lớn ({mb(size)}, tối đa {mb(limit)}); có thể tệp bị "
+        "hỏng hoặc cố ý gây hại. Hãy lưu lại thành CSV UTF-8 hoặc chia nhỏ sổ.",
+    )
+
+
+def check_xlsx_sizes(path: Path) -> None:
+    """Refuse a workbook whose ZIP members declare more than a register can need."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise RegisterFileError(
+            "bad_xlsx",
+            f"the Excel workbook cannot be read ({exc})",
+            "Không đọc được tệp Excel (tệp hỏng hoặc không phải .xlsx).",
+        ) from None
+    if len(infos) > MAX_XLSX_MEMBERS:
+        raise _too_big_xlsx(f"{len(infos)} parts", 0, MAX_XLSX_UNCOMPRESSED)
+    total = sum(i.file_size for i in infos)
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise _too_big_xlsx("all parts", total, MAX_XLSX_UNCOMPRESSED)
+    for info in infos:
+        if info.filename.lower().endswith("sharedstrings.xml") and (
+            info.file_size > MAX_SHARED_STRINGS
+        ):
+            raise _too_big_xlsx("shared strings", info.file_size, MAX_SHARED_STRINGS)
+
+
 def _xlsx_table(path: Path) -> Table:
     import zipfile
 
     from openpyxl import load_workbook
 
+    check_xlsx_sizes(path)
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
@@ -114,9 +161,14 @@ def _xlsx_table(path: Path) -> Table:
         ) from None
     ws = wb.worksheets[0]
     total = ws.max_row if isinstance(ws.max_row, int) else None
+    if isinstance(ws.max_column, int) and ws.max_column > MAX_COLUMNS:
+        # A declared A1:XFD1048576 would pad every row to 16384 cells: read what is there.
+        ws.reset_dimensions()
+        total = None
+    cols = min(ws.max_column, MAX_COLUMNS) if isinstance(ws.max_column, int) else MAX_COLUMNS
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
-        for i, cells in enumerate(ws.iter_rows(values_only=True), start=1):
+        for i, cells in enumerate(ws.iter_rows(values_only=True, max_col=cols), start=1):
             yield i, list(cells)
 
     return Table("xlsx", "xlsx", total, rows(), {"sheet": ws.title}, wb.close)

@@ -20,7 +20,7 @@ from firmware.metadata.types import TypeRegistry
 from firmware.register.errors import RowError
 from firmware.register.keys import number_symbol_key, text_key
 from firmware.routing import RoutingError, parse_level
-from firmware.textfold import nfc
+from firmware.store.textfold import nfc
 
 _EARLIEST = dt.date(1900, 1, 1)
 

@@ -1,4 +1,4 @@
-"""Catalog tables of the register (migration 6 of :mod:`firmware.catalog`).
+"""Catalog tables of the register (migration 6 of :mod:`firmware.store.catalog`).
 
 ``registers``         one per register book (sổ đăng ký văn bản đến / đi) and its last file
 ``register_entries``  one per line of a register; ``document_id`` is the scanned document

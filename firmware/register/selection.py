@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from firmware.catalog import Catalog, NotFound, utcnow
 from firmware.metadata.types import registry
 from firmware.register.errors import RegisterFileError
 from firmware.register.periods import parse_directions, parse_periods, period_bound
-from firmware.textfold import nfc
+from firmware.store.catalog import Catalog, NotFound, utcnow
+from firmware.store.textfold import nfc
 
 
 @dataclass(frozen=True)

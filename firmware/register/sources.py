@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware.atomic import atomic_open
 from firmware.register.errors import RegisterFileError
+from sohoa_common.atomic import atomic_open
 
 log = logging.getLogger("sohoa.register")
 SUFFIXES = (".csv", ".xlsx", ".txt")

@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,10 +29,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from firmware.errors import KioskError
+from firmware.uplink.hub_url import https_problem
 from provisioning.schemas import (
     E_HASH_MISMATCH,
     E_STORAGE_FULL,
     FILES_PATH,
+    ORDINARY_LEVEL,
     RECEIPT_HEADER,
     TUS_CONTENT_TYPE,
     TUS_VERSION,
@@ -75,6 +77,22 @@ class UplinkError(KioskError):
         super().__init__(code, message_en, message_vi, status=status)
         self.transient = transient
         self.restart = restart
+
+
+def require_https(url: str) -> str:
+    """``url`` if it is an https hub address; else refuse before any connection is made
+    (a hub.json edited by hand or an old configuration must not send documents in clear)."""
+    problem = https_problem(url)
+    if problem is not None:
+        raise UplinkError(
+            "hub_not_https",
+            f"Refusing to contact the hub: {problem}. Fix uplink.hub_url or enroll again.",
+            "Máy không kết nối tới trung tâm vì địa chỉ không phải https:// (tài liệu không "
+            "bao giờ được gửi không mã hóa); hãy báo cán bộ kỹ thuật sửa địa chỉ trung tâm.",
+            transient=False,
+            status=400,
+        )
+    return url
 
 
 class StopRequested(Exception):
@@ -214,6 +232,13 @@ class UploadItem:
     upload_url: str | None = None
     filename: str | None = None
     kind: str = "document"
+    #: The document's stored level, sent in Upload-Metadata so the hub can refuse it too.
+    confidentiality: str = ORDINARY_LEVEL
+    #: Called immediately before every request of this upload; raises to stop it (the
+    #: uplink worker's last check of the confidentiality rule).
+    guard: Callable[[], object] | None = None
+    #: More ``Upload-Metadata`` for the hub (the audit anchor, ``firmware.store.audit_anchor``).
+    extra_meta: dict[str, str] = field(default_factory=dict)
 
 
 ProgressFn = Callable[[str, int], None]
@@ -234,7 +259,7 @@ class TusClient:
         should_stop: Callable[[], bool] = lambda: False,
         transport: httpx.BaseTransport | None = None,
     ):
-        self.hub_url = hub_url.rstrip("/")
+        self.hub_url = require_https(hub_url).rstrip("/")
         self.chunk_size = max(MIN_CHUNK, int(chunk_size))
         self.next_chunk = min(self.chunk_size, 4 * MIN_CHUNK)
         self.bucket = TokenBucket(rate_bytes) if rate_bytes > 0 else None
@@ -247,6 +272,7 @@ class TusClient:
             transport=transport,
         )
         self.bytes_sent = 0  # body bytes handed to the network (goodput accounting)
+        self._guard: Callable[[], object] | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -258,6 +284,8 @@ class TusClient:
         self.close()
 
     def _request(self, method: str, url: str, doing: str, **kw: Any) -> httpx.Response:
+        if self._guard is not None:
+            self._guard()  # before each request, never after bytes left
         try:
             return self.http.request(method, url, **kw)
         except StopRequested:
@@ -290,6 +318,8 @@ class TusClient:
             "document_id": item.document_id,
             "content_type": "application/pdf",
             "kind": item.kind,
+            "confidentiality": item.confidentiality,
+            **item.extra_meta,
         }
         resp = self._request(
             "POST",
@@ -389,8 +419,16 @@ class TusClient:
         """Deliver ``item`` (resuming ``item.upload_url`` if set); return the hub's receipt.
 
         ``on_progress(upload_path, offset)`` runs after the upload exists and after each
-        acknowledged chunk, so the caller can record where it stands.
+        acknowledged chunk, so the caller can record where it stands. ``item.guard`` runs
+        before every request.
         """
+        self._guard = item.guard
+        try:
+            return self._upload(item, on_progress)
+        finally:
+            self._guard = None
+
+    def _upload(self, item: UploadItem, on_progress: ProgressFn) -> dict[str, Any]:
         url = item.upload_url
         offset = 0
         if url:

@@ -3,13 +3,17 @@
 Enrollment is EST-shaped (``docs/uplink-protocol.md``): fetch the CA bundle without trust,
 accept it only if its SHA-256 equals the fingerprint from the token QR, then send a CSR for
 a P-256 key generated here with the one-time token, over TLS verified against that CA.
-Every later call is mutual TLS with this identity; :func:`renew_if_due` asks for a fresh
-certificate once ``renew_fraction`` (two thirds) of its lifetime has passed.
+Every later call is mutual TLS with this identity; the agent's renewal
+(:class:`provisioning.agent.renewal.Renewal`) calls :func:`renew` for a fresh certificate once
+:func:`renewal_due` says ``renew_fraction`` (two thirds) of its lifetime has passed.
 
-Storage, in ``<data>/identity/`` (0700): ``device.key.pem`` (0600), ``device.crt.pem``,
+Storage, in ``<data>/identity/``: ``device.key.pem``, ``device.crt.pem``,
 ``fleet-ca.crt.pem``, ``hub.json`` — each written atomically, ``hub.json`` last, so a crash
-mid-enrollment leaves "not enrolled", never a half identity. The TLS key is not the
-document-signing key (:mod:`firmware.device_keys`): re-enrolling never touches signatures.
+mid-enrollment leaves "not enrolled", never a half identity. Two users write here (the kiosk
+at enrollment, the fleet agent at renewal and re-key) and both read everything, so the
+directory is ``2770`` and the files ``0640`` in the link group, which only those two
+services have (:mod:`firmware.fleet.link`); nobody else can read the key. The TLS key is not the
+document-signing key (:mod:`firmware.archive.device_keys`): re-enrolling never touches signatures.
 Renewal certifies the same key again, so the only file it replaces is the certificate.
 """
 
@@ -20,6 +24,7 @@ import json
 import logging
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,11 +35,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from firmware.atomic import atomic_write_bytes, atomic_write_text
-from firmware.paths import DataPaths
-from firmware.uplink.client import UplinkError, hub_error, transport_error
+from firmware.fleet.link import COMMON_DIR_MODE, SHARED_FILE_MODE, ensure_dir
+from firmware.store.paths import DataPaths
+from firmware.uplink.client import UplinkError, hub_error, require_https, transport_error
 from firmware.uplink.qr import EnrollTicket, check_ca_sha256, check_hub_url
 from provisioning.schemas import (
+    AUDIT_ANCHOR_PATH,
     EST_CACERTS,
     EST_SIMPLEENROLL,
     EST_SIMPLEREENROLL,
@@ -45,9 +51,10 @@ from provisioning.schemas import (
     load_pkcs7_certs_body,
     parse_error_body,
 )
+from sohoa_common.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
 
 if TYPE_CHECKING:
-    from firmware.catalog import Catalog
+    from firmware.store.catalog import Catalog
 
 log = logging.getLogger("sohoa.uplink.identity")
 
@@ -123,9 +130,44 @@ def _same_key(key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> bool:
     return key.public_key().public_bytes(*fmt) == cert.public_key().public_bytes(*fmt)
 
 
+NEXT = ".next"  # suffix of the key and certificate a re-key is about to install
+
+
+def _finish_rekey(d: Path) -> None:
+    """Complete or drop a re-key a crash interrupted (see :func:`renew`).
+
+    A re-key writes ``device.key.pem.next``, then ``device.crt.pem.next``, then renames the
+    key, then the certificate. Whatever instant the power went, the pair on disk after this
+    is consistent: the new one once its certificate arrived, else the old one.
+    """
+    cert_next, key_next = d / (CERT_NAME + NEXT), d / (KEY_NAME + NEXT)
+    if not cert_next.exists():
+        key_next.unlink(missing_ok=True)  # the hub never answered: keep the old pair
+        return
+    try:
+        cert = x509.load_pem_x509_certificate(cert_next.read_bytes())
+        key_file = key_next if key_next.exists() else d / KEY_NAME
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    except (OSError, ValueError):
+        cert_next.unlink(missing_ok=True)
+        key_next.unlink(missing_ok=True)
+        return
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not _same_key(key, cert):
+        cert_next.unlink(missing_ok=True)
+        key_next.unlink(missing_ok=True)
+        return
+    if key_next.exists():
+        os.replace(key_next, d / KEY_NAME)
+        fsync_dir(d)
+    os.replace(cert_next, d / CERT_NAME)
+    fsync_dir(d)
+
+
 def load_identity(paths: DataPaths) -> Identity | None:
     """The stored identity, or None when the kiosk is not (completely) enrolled."""
     d = identity_dir(paths)
+    if (d / (KEY_NAME + NEXT)).exists() or (d / (CERT_NAME + NEXT)).exists():
+        _finish_rekey(d)
     try:
         hub = json.loads((d / HUB_NAME).read_text(encoding="utf-8"))
         key = serialization.load_pem_private_key((d / KEY_NAME).read_bytes(), password=None)
@@ -202,6 +244,18 @@ def _enroll_error(resp: httpx.Response) -> UplinkError:
             transient=False,
             status=409,
         )
+    if code == "device_revoked_enroll":
+        return UplinkError(
+            "device_revoked_enroll",
+            "The hub revoked a kiosk with this name (kiosk_id) earlier; provincial IT must "
+            "reinstate it (sohoa hub device reinstate ID) before it can enroll again. The "
+            "enrollment code was not used up.",
+            "Mã máy (kiosk_id) này đã bị trung tâm thu hồi trước đây; cán bộ kỹ thuật tỉnh "
+            "cần cho phép đăng ký lại (khôi phục mã máy) rồi mới đăng ký được. Mã đăng ký "
+            "vẫn còn dùng được.",
+            transient=False,
+            status=403,
+        )
     if st == 429:
         try:
             minutes = max(1, -(-int(resp.headers.get("Retry-After", "600")) // 60))
@@ -227,7 +281,8 @@ def _enroll_error(resp: httpx.Response) -> UplinkError:
 
 
 def _client(hub: str, verify: ssl.SSLContext | bool, timeout: float) -> httpx.Client:
-    return httpx.Client(base_url=hub, verify=verify, timeout=timeout)
+    """Every enrollment and renewal request goes through here: https or nothing."""
+    return httpx.Client(base_url=require_https(hub), verify=verify, timeout=timeout)
 
 
 def fetch_ca(hub: str, ca_sha256: str | None, *, timeout: float = 30) -> x509.Certificate:
@@ -316,19 +371,19 @@ def enroll(
     if resp.status_code != 200:
         raise _enroll_error(resp)
     cert_pem = _issued_cert(resp, key, "enrolling")
-    d = identity_dir(paths)
-    d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o700)
+    d = ensure_dir(identity_dir(paths), COMMON_DIR_MODE)
     (d / HUB_NAME).unlink(missing_ok=True)  # "not enrolled" until the new set is complete
-    atomic_write_bytes(d / KEY_NAME, _key_pem(key), mode=0o600)
-    atomic_write_bytes(d / CERT_NAME, cert_pem, mode=0o644)
-    atomic_write_bytes(d / CA_NAME, ca.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    atomic_write_bytes(d / KEY_NAME, _key_pem(key), mode=SHARED_FILE_MODE)
+    atomic_write_bytes(d / CERT_NAME, cert_pem, mode=SHARED_FILE_MODE)
+    atomic_write_bytes(
+        d / CA_NAME, ca.public_bytes(serialization.Encoding.PEM), mode=SHARED_FILE_MODE
+    )
     fingerprint = ca_fingerprint(ca)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     atomic_write_text(
         d / HUB_NAME,
         json.dumps({"hub": hub, "ca_sha256": fingerprint, "enrolled_at": now}, indent=2),
-        mode=0o644,
+        mode=SHARED_FILE_MODE,
     )
     ident = load_identity(paths)
     assert ident is not None
@@ -354,12 +409,25 @@ def renew(
     kiosk_id: str,
     *,
     hub_url: str | None = None,
-    catalog: Catalog | None = None,
+    audit: Callable[..., object] | None = None,
     timeout: float = 30,
+    new_key: bool = False,
 ) -> Identity:
-    """``simplereenroll`` over mutual TLS: a fresh certificate for the same key."""
-    key = serialization.load_pem_private_key(ident.key_path.read_bytes(), password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    """``simplereenroll`` over mutual TLS: a fresh certificate for the same key, or with
+    ``new_key`` for a key generated now (re-keying, e.g. when the old one may have leaked).
+
+    A re-key keeps the old pair usable until the new certificate is on disk, then swaps
+    the two files in an order :func:`_finish_rekey` can complete after a power cut.
+    """
+    if new_key:
+        key = _new_key()
+        atomic_write_bytes(
+            ident.directory / (KEY_NAME + NEXT), _key_pem(key), mode=SHARED_FILE_MODE
+        )
+    else:
+        loaded = serialization.load_pem_private_key(ident.key_path.read_bytes(), password=None)
+        assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+        key = loaded
     try:
         with _client(hub_url or ident.hub_url, ident.ssl_context(), timeout) as http:
             resp = http.post(
@@ -371,31 +439,45 @@ def renew(
                 },
             )
     except httpx.HTTPError as exc:
+        if new_key:
+            (ident.directory / (KEY_NAME + NEXT)).unlink(missing_ok=True)
         raise transport_error(exc, "renewing the certificate") from exc
     if resp.status_code != 200:
+        if new_key:
+            (ident.directory / (KEY_NAME + NEXT)).unlink(missing_ok=True)
         raise hub_error(resp, "renewing the certificate")
     cert_pem = _issued_cert(resp, key, "renewing the certificate")
-    atomic_write_bytes(ident.cert_path, cert_pem, mode=0o644)
+    if new_key:
+        atomic_write_bytes(ident.directory / (CERT_NAME + NEXT), cert_pem, mode=SHARED_FILE_MODE)
+        _finish_rekey(ident.directory)
+    else:
+        atomic_write_bytes(ident.cert_path, cert_pem, mode=SHARED_FILE_MODE)
     fresh = load_identity(DataPaths(ident.directory.parent))
     assert fresh is not None
-    if catalog is not None:
-        catalog.audit(
+    if audit is not None:  # the agent's audit log (it cannot write the catalog)
+        audit(
             "system",
-            "uplink.renewed",
+            "uplink.rekeyed" if new_key else "uplink.renewed",
             old_not_after=ident.not_after.isoformat(),
             not_after=fresh.not_after.isoformat(),
+            serial=format(fresh.cert.serial_number, "x"),
         )
     return fresh
 
 
-def renew_if_due(
-    ident: Identity,
-    kiosk_id: str,
-    fraction: float,
-    *,
-    hub_url: str | None = None,
-    catalog: Catalog | None = None,
-) -> Identity:
-    if not renewal_due(ident, fraction):
-        return ident
-    return renew(ident, kiosk_id, hub_url=hub_url, catalog=catalog)
+def fetch_audit_anchor(
+    ident: Identity, *, hub_url: str | None = None, timeout: float = 30
+) -> dict[str, Any] | None:
+    """The hub's last audit anchor for this kiosk (``sohoa audit verify --hub``), None when
+    the hub has none yet (nothing delivered since the anchor was introduced)."""
+    doing = "reading the hub's audit anchor"
+    try:
+        with _client(hub_url or ident.hub_url, ident.ssl_context(), timeout) as http:
+            resp = http.get(AUDIT_ANCHOR_PATH)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, doing) from exc
+    if resp.status_code == 404:
+        return None
+    if resp.status_code != 200:
+        raise hub_error(resp, doing)
+    return resp.json()

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
-from firmware.catalog import Catalog, NotFound, utcnow
 from firmware.errors import KioskError
-from firmware.paths import DataPaths
 from firmware.routing import Route, assert_may_upload, route_for
-from firmware.states import DocState
+from firmware.store.catalog import Catalog, NotFound, utcnow
+from firmware.store.paths import DataPaths
+from firmware.store.states import DocState
 
 COLUMNS = (
     'document_id, sha256, size, path, upload_url, "offset", attempts, next_attempt_at, '
@@ -123,6 +122,13 @@ class Outbox:
             "COUNT(*) FILTER (WHERE delivered_at IS NOT NULL) FROM outbox"
         ).fetchone()
         return {"waiting": r[0], "failing": r[1], "delivered": r[2]}
+
+    def oldest_waiting(self) -> str | None:
+        """When the document waiting longest was queued (ISO 8601), or None."""
+        r = self.catalog.db.execute(
+            "SELECT MIN(queued_at) FROM outbox WHERE delivered_at IS NULL"
+        ).fetchone()
+        return r[0] if r else None
 
     def last_delivery(self) -> str | None:
         r = self.catalog.db.execute("SELECT MAX(delivered_at) FROM outbox").fetchone()
@@ -255,7 +261,3 @@ def route_sealed(catalog: Catalog, doc: dict[str, Any], actor: str) -> dict[str,
         return doc
     assert_may_upload(doc)
     return Outbox(catalog).enqueue(doc["id"], actor)
-
-
-def file_of(row: dict[str, Any]) -> Path:
-    return Path(row["path"])

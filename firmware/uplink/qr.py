@@ -1,9 +1,9 @@
 """The enrollment token QR: ``sohoa-enroll:?hub=<url>&token=<token>&ca=<sha256 hex>``.
 
 Provincial IT prints the QR (``sohoa hub token new``); the clerk shows it to the kiosk's
-camera (read on the capture path like a cover sheet, :mod:`firmware.sheet_flow`) or IT types
+camera (read on the capture path like a cover sheet, :mod:`firmware.coversheet.actions`) or IT types
 ``sohoa enroll --qr photo.png`` (read here with the thorough search of
-:func:`firmware.qrsheet.read_qr_texts`). Both use the kiosk's one QR reader module.
+:func:`firmware.coversheet.reader.read_qr_texts`). Both use the kiosk's one QR reader module.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
+from firmware.coversheet.reader import read_qr_texts
 from firmware.errors import KioskError
-from firmware.qrsheet import read_qr_texts
+from firmware.uplink.hub_url import https_problem
 from provisioning import schemas
 from provisioning.schemas import ENROLL_URI_SCHEME
 
@@ -46,9 +46,9 @@ def _bad(reason_en: str, reason_vi: str) -> KioskError:
 
 def check_hub_url(url: str) -> str:
     """A typed hub address must be https:// with a host (enrollment never runs in clear)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme != "https" or not parts.hostname:
-        raise _bad(f"the hub address {url!r} is not https://", "địa chỉ trung tâm không phải https")
+    problem = https_problem(url)
+    if problem is not None:
+        raise _bad(problem, "địa chỉ trung tâm phải bắt đầu bằng https://")
     return url.strip().rstrip("/")
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from firmware.paths import DataPaths
+from firmware.store.paths import DataPaths
 from firmware.uplink.identity import Identity, load_identity
 from firmware.uplink.outbox import Outbox
 
 if TYPE_CHECKING:
-    from firmware.catalog import Catalog
     from firmware.config import UplinkConfig
+    from firmware.store.catalog import Catalog
     from firmware.uplink.worker import UplinkWorker
 
 NOT_ENROLLED = {

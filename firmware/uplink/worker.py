@@ -1,11 +1,16 @@
 """The background uploader: takes due documents from the outbox and delivers them.
 
 One thread in the kiosk service (and ``sohoa queue send`` in the foreground). Each step:
-switched off or not enrolled -> wait; certificate due -> renew; outside the upload window
--> wait for it; else the oldest due document is sent (resuming where the hub stands) and
-marked delivered only when the hub's receipt passes
+switched off or not enrolled -> wait; outside the upload window -> wait for it; else the
+oldest due document is sent (resuming where the hub stands) and marked delivered only when the hub's receipt passes
 :func:`provisioning.schemas.verify_receipt` against the fleet CA for this very file,
-document and device. Then local copies are purged per ``retention_days``.
+document and device. Then local copies are purged per ``retention_days``. Every delivery
+carries a freshly signed checkpoint of the audit chain's head (:mod:`firmware.store.audit_anchor`),
+marked reported once the receipt verifies.
+
+The certificate is renewed by the fleet agent (:mod:`provisioning.agent.renewal`), not
+here: the worker reads the identity on disk at every step and reconnects when the agent
+installed a new certificate.
 
 Failures keep the document queued with the reason. A failure that made progress (a link
 that drops every few hundred KB) is retried at once; one that did not waits an exponential
@@ -27,16 +32,19 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from firmware.atomic import sha256_file
-from firmware.catalog import Catalog
 from firmware.errors import KioskError
-from firmware.paths import DataPaths
+from firmware.events import UplinkEvent
+from firmware.store.audit_anchor import AuditAnchors
+from firmware.store.catalog import Catalog
+from firmware.store.paths import DataPaths
 from firmware.uplink import window
 from firmware.uplink.client import StopRequested, TusClient, UplinkError, UploadItem
-from firmware.uplink.identity import Identity, load_identity, renew, renewal_due
+from firmware.uplink.guard import HUB_REFUSED_CLASSIFIED, ClassifiedRefused, SendGuard
+from firmware.uplink.identity import Identity, load_identity
 from firmware.uplink.outbox import Outbox
 from firmware.uplink.status import uplink_status
 from provisioning.schemas import ReceiptError, verify_receipt
+from sohoa_common.atomic import sha256_file
 
 if TYPE_CHECKING:
     from firmware.config import Settings
@@ -57,6 +65,7 @@ HUB_WIDE = frozenset(
         "device_revoked",
         "certificate_expired",
         "hub_protocol",
+        "hub_not_https",
     }
 )
 #: Longest idle sleep: the worker re-reads the outbox at least this often.
@@ -82,7 +91,7 @@ class UplinkWorker:
         paths: DataPaths,
         settings: Settings,
         *,
-        on_change: Callable[[dict[str, Any]], None] | None = None,
+        on_change: Callable[[UplinkEvent], None] | None = None,
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
     ):
@@ -91,6 +100,8 @@ class UplinkWorker:
         self.settings = settings
         self.cfg = settings.uplink
         self.outbox = Outbox(catalog)
+        self.guard = SendGuard(catalog)
+        self.anchors = AuditAnchors(catalog, paths, settings.kiosk_id)
         self.on_change = on_change
         self.rng = rng or random.Random()
         self.transport = transport  # None: the network (tests may pass an in-process hub)
@@ -99,7 +110,6 @@ class UplinkWorker:
         self.last_success: str | None = None
         self.last_error: dict[str, Any] | None = None
         self._failures = 0  # consecutive hub-wide failures without progress
-        self._renew_after: dt.datetime | None = None  # a failed renewal waits this long
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -145,7 +155,7 @@ class UplinkWorker:
         self.state, self.current = state, current
         if changed and self.on_change is not None:
             try:
-                self.on_change({"state": state, "sending": current})
+                self.on_change(UplinkEvent(state=state, sending=current))
             except Exception:
                 log.exception("uplink status listener failed")
 
@@ -188,7 +198,6 @@ class UplinkWorker:
         if ident is None:
             self._set_state("not_enrolled")
             return IDLE_S
-        ident = self._renew(ident, now)
         if ident.expired(now):
             self._fail_hub_wide(
                 UplinkError(
@@ -212,27 +221,17 @@ class UplinkWorker:
             return min(IDLE_S, max(0.05, (nxt - now).total_seconds()))
         return self.deliver(row, ident)
 
-    def _renew(self, ident: Identity, now: dt.datetime) -> Identity:
-        if not renewal_due(ident, self.cfg.renew_fraction, now) or ident.expired(now):
-            return ident
-        if self._renew_after is not None and now < self._renew_after:
-            return ident
+    def _audit_anchor(self) -> tuple[dict[str, str], int | None]:
+        """A freshly signed checkpoint of the audit head for this delivery's metadata.
+
+        A failure to sign (the signing key unreadable) is logged and the document goes
+        without an anchor: the delivery matters more, and the next one tries again.
+        """
         try:
-            fresh = renew(
-                ident,
-                self.settings.kiosk_id,
-                hub_url=self.cfg.hub_url or None,
-                catalog=self.catalog,
-                timeout=self.cfg.io_timeout_s,
-            )
-        except UplinkError as exc:  # keep using the current certificate until it expires
-            log.warning("certificate renewal failed: %s", exc)
-            self.last_error = {**exc.to_dict(), "at": now.isoformat()}
-            self._renew_after = now + dt.timedelta(seconds=self.cfg.backoff_max_s)
-            return ident
-        self._renew_after = None
-        self._close_client()
-        return fresh
+            return self.anchors.delivery_metadata()
+        except (OSError, ValueError) as exc:
+            log.error("could not sign an audit checkpoint for the hub: %s", exc)
+            return {}, None
 
     def _fail_hub_wide(self, err: KioskError) -> None:
         self.last_error = {**err.to_dict(), "at": _now().isoformat()}
@@ -254,6 +253,8 @@ class UplinkWorker:
                     "hãy báo cán bộ kỹ thuật.",
                     transient=False,
                 )
+            level = self.guard.check(doc_id, path)  # refuses before anything is sent
+            audit_meta, audit_seq = self._audit_anchor()
             item = UploadItem(
                 document_id=doc_id,
                 path=path,
@@ -261,6 +262,9 @@ class UplinkWorker:
                 size=row["size"],
                 upload_url=row["upload_url"],
                 filename=f"{doc_id}.pdf",
+                confidentiality=level,
+                guard=lambda: self.guard.check(doc_id, path),
+                extra_meta=audit_meta,
             )
 
             def on_progress(url: str, offset: int) -> None:
@@ -282,9 +286,19 @@ class UplinkWorker:
         except StopRequested:
             self._set_state("idle")
             return 0.0 if not self._stop.is_set() else IDLE_S
+        except ClassifiedRefused as refusal:
+            self.guard.refuse(doc_id, refusal)
+            self._set_state("idle")
+            return 0.0
         except UplinkError as err:
+            if err.code == HUB_REFUSED_CLASSIFIED:  # the hub's own check said so
+                self.guard.refuse(doc_id, ClassifiedRefused(doc_id, "hub", None, None))
+                self._set_state("idle")
+                return 0.0
             return self._failed(row, err, progressed=progress["offset"] > start_offset)
         self.outbox.mark_delivered(doc_id, receipt)
+        if audit_seq is not None:
+            self.anchors.mark_reported(audit_seq)
         self._failures = 0
         self.last_success = _now().isoformat(timespec="seconds")
         self.last_error = None

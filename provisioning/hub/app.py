@@ -10,7 +10,7 @@ expire_after_hours`` are expired every :func:`~provisioning.hub.expiry.sweep_int
 run in the worker threads, like every other blocking call of the routes.
 
 ``app.state.enroll_limiter`` holds the limit on failed enrollment attempts per client
-address (``[enroll]``; in memory, one per app, i.e. per hub process).
+address (``[enroll]``; its state in the hub database, shared by every replica).
 """
 
 from __future__ import annotations
@@ -27,11 +27,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provisioning import schemas
-from provisioning.hub import est, tus
-from provisioning.hub.enroll_limit import EnrollLimiter
+from provisioning.hub import audit_anchor, est, fleet_routes, rollout_routes, tuf_routes, tus
+from provisioning.hub.admin import rollouts_page
+from provisioning.hub.admin import routes as admin_routes
+from provisioning.hub.enroll_limit import DbEnrollLimiter, EnrollLimiter
 from provisioning.hub.errors import ERRORS, HubError
 from provisioning.hub.expiry import sweep_interval
+from provisioning.hub.fleet import FleetService
 from provisioning.hub.service import HubService
+from provisioning.hub.tuf_repo import ConfigRepository
 
 log = logging.getLogger("sohoa.hub")
 
@@ -53,30 +57,51 @@ async def expire_periodically(hub: HubService) -> None:
             log.exception("upload expiry sweep failed; next try in %.0f s", every)
 
 
-def create_app(hub: HubService, *, enroll_limiter: EnrollLimiter | None = None) -> FastAPI:
-    """The hub's app; ``enroll_limiter`` defaults to one built from ``[enroll]`` (tests pass
-    their own to control its clock)."""
+def create_app(
+    hub: HubService, *, enroll_limiter: EnrollLimiter | DbEnrollLimiter | None = None
+) -> FastAPI:
+    """The hub's app; ``enroll_limiter`` defaults to one built from ``[enroll]`` on the hub
+    database, shared by replicas (tests pass an in-memory one to control its clock)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(expire_periodically(hub), name="hub-upload-expiry")
+        tasks = [
+            asyncio.create_task(expire_periodically(hub), name="hub-upload-expiry"),
+            asyncio.create_task(app.state.fleet.periodically(), name="hub-fleet-resign"),
+            asyncio.create_task(app.state.fleet.rollouts.periodically(), name="hub-rollouts"),
+        ]
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app = FastAPI(
         title="Sohoa hub", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     app.state.hub = hub
-    app.state.upload_locks = {}
     if enroll_limiter is None:  # not ``or``: an empty limiter is falsy (it has __len__)
-        enroll_limiter = EnrollLimiter.from_config(hub.settings.enroll)
+        enroll_limiter = DbEnrollLimiter.from_config(hub.settings.enroll, hub.db.enroll_limits)
     app.state.enroll_limiter = enroll_limiter
     app.include_router(est.router)
     app.include_router(tus.router)
+    app.include_router(audit_anchor.router)
+    app.state.config_repo = ConfigRepository(hub.settings.dir / "tuf")
+    app.state.fleet = FleetService(
+        hub.settings.fleet,
+        hub.db,
+        hub.store,
+        config_repo=app.state.config_repo,
+        signer=hub.signer,
+    )
+    app.include_router(fleet_routes.router)
+    app.include_router(rollout_routes.router)
+    app.include_router(tuf_routes.router)
+    app.include_router(admin_routes.router)
+    app.include_router(rollouts_page.router)
 
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> JSONResponse:

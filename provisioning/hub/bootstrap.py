@@ -14,8 +14,8 @@ from pathlib import Path
 from provisioning import schemas
 from provisioning.hub import pki
 from provisioning.hub.config import CONFIG_NAME, HubSettings, load_hub_settings, render_hub_toml
-from provisioning.hub.db import HubDB
-from provisioning.hub.files import atomic_write_bytes
+from provisioning.hub.hub_db import HubDB
+from sohoa_common.atomic import atomic_write_bytes
 
 DEFAULT_SANS = ("localhost", "127.0.0.1")
 
@@ -67,7 +67,7 @@ def init_hub(
     db = HubDB(settings.database_url)
     try:
         db.create_schema()
-        db.event("hub_initialized", None, name=name, sans=all_sans)
+        db.events.event("hub_initialized", None, name=name, sans=all_sans)
     finally:
         db.close()
     return InitResult(settings=settings, ca_sha256=schemas.cert_sha256(ca_cert))

@@ -9,19 +9,22 @@ the hub directory, so a hub directory can be moved as a whole.
 
 from __future__ import annotations
 
-import tomllib
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from provisioning.hub.fleet_config import FleetConfig
+from sohoa_common.tomlfile import ConfigError, merge_overrides, read_toml, validation_error
 
 CONFIG_NAME = "hub.toml"
 
 
-class HubConfigError(Exception):
-    """hub.toml is missing or wrong; the message names the file and the setting."""
+class HubConfigError(ConfigError):
+    """hub.toml is missing or wrong; the message names the file, the line and the setting."""
 
 
 class S3Config(BaseModel):
@@ -52,6 +55,13 @@ class StorageConfig(BaseModel):
         description="Refuse uploads (507 storage_full) once stored objects and partial "
         "uploads would exceed this many bytes; unset: only the disk's own limit.",
     )
+    reserve_bytes: int = Field(
+        1024**3,
+        ge=0,
+        description="Free disk space the hub never promises to uploads: a POST is refused "
+        "(507 storage_full) when its Upload-Length does not fit the spool disk's free space "
+        "minus this reserve minus what open uploads may still bring.",
+    )
     s3: S3Config = S3Config()
 
 
@@ -62,6 +72,23 @@ class CertConfig(BaseModel):
     token_days: float = Field(
         7, gt=0, le=365, description="How long an enrollment token stays valid."
     )
+    max_certs_per_window: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Most certificates issued to one kiosk (enrollment and renewals) "
+        "within renew_window_hours; a renewal beyond it gets 429 too_many_renewals. A renewed "
+        "certificate is pending until the kiosk first uses it; that use revokes every older "
+        "certificate of the kiosk, so one stays live.",
+    )
+    renew_window_hours: float = Field(
+        24, gt=0, le=24 * 366, description="The window of max_certs_per_window (hours)."
+    )
+
+    @property
+    def renew_window(self) -> timedelta:
+        """``renew_window_hours`` as a duration."""
+        return timedelta(hours=self.renew_window_hours)
 
 
 class UploadConfig(BaseModel):
@@ -103,8 +130,9 @@ class EnrollConfig(BaseModel):
         le=1000,
         description="Failed simpleenroll attempts (bad or missing token, malformed request) "
         "one client address may make within window_s before it is refused with 429 "
-        "too_many_attempts for window_s seconds. Counted per hub process, per address as "
-        "the hub sees it (behind a proxy, set uvicorn's FORWARDED_ALLOW_IPS).",
+        "too_many_attempts for window_s seconds. Counted in the hub database (shared by "
+        "replicas), per address as "
+        "the hub sees it (behind a TLS-terminating proxy, list it in trusted_proxies).",
     )
     window_s: int = Field(
         600,
@@ -140,10 +168,37 @@ class HubSettings(BaseSettings):
         description="SQLAlchemy URL; empty: SQLite file hub.db in the hub directory. "
         "PostgreSQL: postgresql+psycopg://user@/db?host=/run/postgresql",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For / "
+        "X-Forwarded-Proto the hub believes (what the enrollment limit counts against); "
+        'empty: none, the TCP peer is the client. Example: ["10.0.0.5"].',
+    )
+    header_timeout_s: float = Field(
+        10,
+        gt=0,
+        le=300,
+        description="A connection whose request line and headers are not complete this "
+        "many seconds after they began (or after the connection opened) is closed.",
+    )
     storage: StorageConfig = StorageConfig()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, v: list[str]) -> list[str]:
+        """IP addresses or networks only: a ``*`` or a host name would let any client
+        claim any address (and so step out of the enrollment limit)."""
+        for item in v:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return [item.strip() for item in v]
+
     certs: CertConfig = CertConfig()
     uploads: UploadConfig = UploadConfig()
     enroll: EnrollConfig = EnrollConfig()
+    fleet: FleetConfig = FleetConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -212,23 +267,16 @@ def load_hub_settings(hub_dir: Path | str, **overrides: Any) -> HubSettings:
     hub_dir = Path(hub_dir).resolve()
     path = hub_dir / CONFIG_NAME
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HubConfigError(f"{path}: not found (run `sohoa hub init --dir {hub_dir}`)") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise HubConfigError(f"{path}: {exc}") from None
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}
-        else:
-            data[key] = value
+        data, text = read_toml(path, f" (run `sohoa hub init --dir {hub_dir}`)")
+    except ConfigError as exc:
+        raise HubConfigError(exc.reason, exc.path, exc.line) from None
+    merge_overrides(data, overrides)
     data["dir"] = hub_dir
     try:
         return HubSettings(**data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        dotted = ".".join(str(x) for x in err.get("loc", ()))
-        raise HubConfigError(f"{path}: {dotted}: {err.get('msg', 'invalid value')}") from None
+        err = validation_error(exc, path, text)
+        raise HubConfigError(err.reason, err.path, err.line) from None
 
 
 def render_hub_toml(name: str, host: str, port: int, public_url: str) -> str:
@@ -247,6 +295,10 @@ def render_hub_toml(name: str, host: str, port: int, public_url: str) -> str:
         f"public_url = {q(public_url)}",
         f"# {HubSettings.model_fields['db_url'].description}",
         'db_url = ""',
+        f"# {HubSettings.model_fields['trusted_proxies'].description}",
+        "trusted_proxies = []",
+        f"# {HubSettings.model_fields['header_timeout_s'].description}",
+        f"header_timeout_s = {HubSettings.model_fields['header_timeout_s'].default}",
     ]
     for section, model in (
         ("storage", StorageConfig),
@@ -254,6 +306,7 @@ def render_hub_toml(name: str, host: str, port: int, public_url: str) -> str:
         ("certs", CertConfig),
         ("uploads", UploadConfig),
         ("enroll", EnrollConfig),
+        ("fleet", FleetConfig),
     ):
         out += ["", f"[{section}]"]
         for key, field in model.model_fields.items():

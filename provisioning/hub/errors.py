@@ -18,6 +18,13 @@ E_UPLOAD_EXPIRED = "upload_expired"
 #: as "try again later" by status and shows ``message_vi``, it does not branch on the code.
 E_TOO_MANY_ATTEMPTS = "too_many_attempts"
 
+#: 403 to an enrollment of a kiosk id that was revoked and not reinstated by IT
+#: (``sohoa hub device reinstate ID``); the token stays unused.
+E_DEVICE_REVOKED_ENROLL = "device_revoked_enroll"
+
+#: 429 to a renewal beyond ``[certs] max_certs_per_window`` (``Retry-After`` says when).
+E_TOO_MANY_RENEWALS = "too_many_renewals"
+
 # code -> (status, English, Vietnamese)
 ERRORS: dict[str, tuple[int, str, str]] = {
     schemas.E_CERT_REQUIRED: (
@@ -50,6 +57,20 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         "A kiosk with this id is already enrolled; renew its certificate instead, "
         "or revoke it first.",
         "Đã có máy đăng ký với mã này; hãy gia hạn chứng thư hoặc thu hồi máy cũ trước.",
+    ),
+    E_DEVICE_REVOKED_ENROLL: (
+        403,
+        "This kiosk id was revoked; it can be enrolled again only after provincial IT "
+        "reinstates it. The enrollment token was not used.",
+        "Mã máy này đã bị thu hồi; chỉ đăng ký lại được sau khi cán bộ kỹ thuật tỉnh cho "
+        "phép (khôi phục mã máy). Mã đăng ký chưa bị dùng.",
+    ),
+    E_TOO_MANY_RENEWALS: (
+        429,
+        "Too many certificate renewals for this kiosk in a short time; the current "
+        "certificate stays valid, try again later (Retry-After).",
+        "Máy đã xin gia hạn chứng thư quá nhiều lần trong thời gian ngắn; chứng thư hiện "
+        "tại vẫn dùng được, máy sẽ thử lại sau.",
     ),
     schemas.E_NOT_FOUND: (
         404,
@@ -109,6 +130,13 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         "(Retry-After) and check the enrollment code, or ask provincial IT for a new one.",
         "Có quá nhiều lần đăng ký sai từ địa chỉ này; hãy đợi rồi thử lại và kiểm tra mã "
         "đăng ký, hoặc xin mã mới từ cán bộ kỹ thuật tỉnh.",
+    ),
+    schemas.E_CLASSIFIED: (
+        422,
+        "This document is classified (Mật/Tối mật): it never crosses the WAN and was not "
+        "stored. Export it to a secure USB stick; the event is recorded.",
+        "Tài liệu mật không được gửi qua mạng và không được lưu tại trung tâm; hãy xuất ra "
+        "USB bảo mật. Sự việc đã được ghi lại.",
     ),
     schemas.E_UPLOAD_BUSY: (
         423,

@@ -8,7 +8,7 @@ the limit on failed attempts per client address (:mod:`provisioning.hub.enroll_l
 ``[enroll]`` in hub.toml). What counts as a failure: every refusal before the token was
 found usable (no bearer token, wrong Content-Type, oversized body, unknown/used/expired
 token). A refusal of a request that carried a usable token (``csr_invalid``,
-``device_exists``) does not count: its sender holds a secret IT handed out, its mistakes are
+``device_exists``, ``device_revoked_enroll``) does not count: its sender holds a secret IT handed out, its mistakes are
 an installer's, and that token can enroll one device at most. Successes never count.
 """
 
@@ -17,12 +17,13 @@ from __future__ import annotations
 import logging
 from typing import NoReturn
 
+from cryptography import x509
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from provisioning import schemas
 from provisioning.hub.auth import authenticate
-from provisioning.hub.enroll_limit import UNKNOWN_CLIENT, EnrollLimiter, Verdict
+from provisioning.hub.enroll_limit import UNKNOWN_CLIENT, DbEnrollLimiter, EnrollLimiter, Verdict
 from provisioning.hub.errors import E_TOO_MANY_ATTEMPTS, HubError
 from provisioning.hub.service import HubService
 from provisioning.hub.tls import peer_certificate
@@ -58,7 +59,7 @@ async def _read_csr_body(request: Request) -> bytes:
     return body
 
 
-async def _read_csr(request: Request):  # type: ignore[no-untyped-def]
+async def _read_csr(request: Request) -> x509.CertificateSigningRequest:
     body = await _read_csr_body(request)
     try:
         return schemas.load_csr_body(body)
@@ -69,10 +70,10 @@ async def _read_csr(request: Request):  # type: ignore[no-untyped-def]
 def client_address(request: Request) -> str:
     """The address the enrollment limit counts against: the ASGI ``client`` host.
 
-    Behind a load balancer this is the balancer unless uvicorn's proxy headers are set up
-    (``FORWARDED_ALLOW_IPS`` naming the balancer; ``server.py`` sets no such option, so
-    uvicorn's default applies: ``X-Forwarded-For`` is believed only from 127.0.0.1 and ::1).
-    A TLS-passthrough balancer (what mutual TLS needs) cannot add that header at all.
+    Behind a load balancer this is the balancer unless it is listed in ``trusted_proxies``
+    (then uvicorn takes the address from its ``X-Forwarded-For``; from anyone else that
+    header is ignored). A TLS-passthrough balancer (what mutual TLS needs) cannot add that
+    header at all.
     """
     client = request.scope.get("client")
     return str(client[0]) if client and client[0] else UNKNOWN_CLIENT
@@ -81,7 +82,7 @@ def client_address(request: Request) -> str:
 async def _refuse(request: Request, hub: HubService, address: str, verdict: Verdict) -> NoReturn:
     """Answer 429; on the first refusal of a block, tell IT (event + warning) first."""
     if verdict.new_block:
-        limiter: EnrollLimiter = request.app.state.enroll_limiter
+        limiter: EnrollLimiter | DbEnrollLimiter = request.app.state.enroll_limiter
         log.warning(
             "enrollment from %s blocked for %d s after %d failed attempts within %g s",
             address,
@@ -91,7 +92,7 @@ async def _refuse(request: Request, hub: HubService, address: str, verdict: Verd
         )
         try:
             await run_in_threadpool(
-                hub.db.event,
+                hub.db.events.event,
                 EVENT_ENROLL_BLOCKED,
                 None,
                 address=address,
@@ -119,10 +120,10 @@ def cacerts(request: Request) -> Response:
 @router.post(schemas.EST_SIMPLEENROLL)
 async def simpleenroll(request: Request) -> Response:
     hub: HubService = request.app.state.hub
-    limiter: EnrollLimiter = request.app.state.enroll_limiter
+    limiter: EnrollLimiter | DbEnrollLimiter = request.app.state.enroll_limiter
     address = client_address(request)
     # Before any work on the request: no body read, no CSR parsed, no token looked up.
-    verdict = limiter.check(address)
+    verdict = await run_in_threadpool(limiter.check, address)
     if not verdict.allowed:
         await _refuse(request, hub, address, verdict)
     try:
@@ -132,14 +133,14 @@ async def simpleenroll(request: Request) -> Response:
             raise HubError(schemas.E_TOKEN_INVALID, "Authorization: Bearer <token> required")
         body = await _read_csr_body(request)
     except HubError:
-        limiter.record_failure(address)
+        await run_in_threadpool(limiter.record_failure, address)
         raise
     try:
         # The service checks the token before it parses the CSR (see HubService.enroll).
         cert = await run_in_threadpool(hub.enroll, token.strip(), body)
     except HubError as exc:
         if exc.code == schemas.E_TOKEN_INVALID:
-            limiter.record_failure(address)
+            await run_in_threadpool(limiter.record_failure, address)
         raise
     return _pkcs7_response(schemas.pkcs7_certs_body([cert]))
 
@@ -148,8 +149,8 @@ async def simpleenroll(request: Request) -> Response:
 async def simplereenroll(request: Request) -> Response:
     hub: HubService = request.app.state.hub
     device = await run_in_threadpool(
-        authenticate, peer_certificate(request.scope), hub.ca_cert, hub.db
+        authenticate, peer_certificate(request.scope), hub.ca_cert, hub.db.certificates
     )
     csr = await _read_csr(request)
-    cert = await run_in_threadpool(hub.reenroll, device.kiosk_id, device.serial, csr)
+    cert = await run_in_threadpool(hub.reenroll, device, csr)
     return _pkcs7_response(schemas.pkcs7_certs_body([cert]))

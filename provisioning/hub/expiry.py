@@ -2,7 +2,7 @@
 
 A kiosk that is revoked, scrapped or re-imaged leaves its half-sent uploads behind. Each
 one keeps a partial file in the spool and, worse, its whole ``Upload-Length`` counts
-against ``[storage] quota_bytes`` (see :meth:`HubDB.open_upload_bytes`), so abandoned
+against ``[storage] quota_bytes`` (see :meth:`UploadDB.open_upload_bytes`), so abandoned
 uploads would slowly refuse every kiosk with ``507 storage_full``. An upload that stays
 ``open`` without activity for ``[uploads] expire_after_hours`` is therefore marked
 ``expired``: its partial file is deleted, it stops counting, and ``HEAD``/``PATCH`` answer
@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from provisioning.hub.db import HubDB, now_utc
+from provisioning.hub.db import now_utc
 from provisioning.hub.spool import Spool
+from provisioning.hub.uploads_db import UploadDB
 
 log = logging.getLogger("sohoa.hub.expiry")
 
@@ -80,7 +81,7 @@ def sweep_interval(expire_after: timedelta) -> float:
 
 
 def expire_idle_uploads(
-    db: HubDB,
+    db: UploadDB,
     spool: Spool,
     expire_after: timedelta,
     now: datetime | None = None,

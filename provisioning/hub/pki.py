@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provisioning import schemas
-from provisioning.hub.files import atomic_write_bytes
+from sohoa_common.atomic import atomic_write_bytes
 
 CA_DAYS = 3650
 SERVER_DAYS = 825

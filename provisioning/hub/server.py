@@ -17,24 +17,27 @@ import uvicorn
 
 from provisioning.hub.app import create_app
 from provisioning.hub.config import HubConfigError, HubSettings, load_hub_settings
-from provisioning.hub.enroll_limit import EnrollLimiter
+from provisioning.hub.enroll_limit import DbEnrollLimiter, EnrollLimiter
 from provisioning.hub.service import HubService
 from provisioning.hub.storage import ObjectStore
-from provisioning.hub.tls import MTLSH11Protocol, ssl_context_factory
+from provisioning.hub.tls import mtls_protocol, ssl_context_factory
 
 
 def uvicorn_config(
     settings: HubSettings,
     store: ObjectStore | None = None,
     *,
-    enroll_limiter: EnrollLimiter | None = None,
+    enroll_limiter: EnrollLimiter | DbEnrollLimiter | None = None,
     **kw: Any,
 ) -> tuple[uvicorn.Config, HubService]:
     """The uvicorn configuration of a hub (and the service it serves).
 
-    Proxy headers are left at uvicorn's defaults (``proxy_headers`` on, ``X-Forwarded-For``
-    believed only from ``FORWARDED_ALLOW_IPS``, default 127.0.0.1 and ::1); the enrollment
-    limit counts per client address as that yields (see ``enroll_limit``).
+    ``X-Forwarded-For`` is believed only from ``trusted_proxies`` (hub.toml; none by
+    default, so the TCP peer is the client). uvicorn's own default would believe it from
+    127.0.0.1 and ::1 (or whatever ``FORWARDED_ALLOW_IPS`` says), which let any local
+    process, or a proxy that passes the header through, claim any address and step out of
+    the enrollment limit. Connections whose headers do not complete within
+    ``header_timeout_s`` are closed (:func:`~provisioning.hub.tls.mtls_protocol`).
     """
     hub = HubService(settings, store=store)
     kw.setdefault("log_level", "info")
@@ -42,7 +45,9 @@ def uvicorn_config(
         create_app(hub, enroll_limiter=enroll_limiter),
         host=settings.host,
         port=settings.port,
-        http=MTLSH11Protocol,
+        http=mtls_protocol(settings.header_timeout_s),
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         ws="none",
         lifespan="on",  # the app's lifespan runs the periodic upload-expiry sweep
         ssl_certfile=str(settings.server_cert_path),
@@ -50,7 +55,9 @@ def uvicorn_config(
         ssl_ca_certs=str(settings.ca_cert_path),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
         ssl_context_factory=ssl_context_factory,
-        timeout_keep_alive=30,
+        # Longer than a heartbeat interval: an unchanged poll then reuses its connection
+        # instead of paying a TLS handshake (~3 KB) every minute on a 256 kbit/s link.
+        timeout_keep_alive=int(max(30, settings.fleet.heartbeat_s + 15)),
         **kw,
     )
     return config, hub

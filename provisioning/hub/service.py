@@ -17,14 +17,19 @@ from cryptography import x509
 
 from provisioning import schemas
 from provisioning.hub import pki
+from provisioning.hub.auth import Device
+from provisioning.hub.certificates_db import RenewalLimited
 from provisioning.hub.config import HubSettings
-from provisioning.hub.db import DeviceExists, HubDB, TokenInvalid, Upload
-from provisioning.hub.errors import HubError
+from provisioning.hub.devices_db import DeviceExists, DeviceRevoked
+from provisioning.hub.errors import E_DEVICE_REVOKED_ENROLL, E_TOO_MANY_RENEWALS, HubError
 from provisioning.hub.expiry import ExpiredUpload, expire_idle_uploads
+from provisioning.hub.hub_db import HubDB
 from provisioning.hub.receipts import ReceiptSigner
 from provisioning.hub.spool import Spool
 from provisioning.hub.storage import ObjectStore, StorageFull, object_key, open_store
 from provisioning.hub.tokens import hash_token
+from provisioning.hub.tokens_db import TokenInvalid
+from provisioning.hub.uploads_db import Upload
 
 log = logging.getLogger("sohoa.hub")
 
@@ -58,27 +63,19 @@ class HubService:
 
     def recover(self) -> None:
         """Reconcile partial files with open uploads after a crash or kill."""
-        from sqlalchemy import select
-
-        from provisioning.hub.db import uploads
-
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                select(uploads.c.id, uploads.c.offset).where(uploads.c.state == "open")
-            ).all()
         live = set()
-        for row in rows:
-            live.add(row.id)
-            path = self.spool.path(row.id)
+        for upload_id, offset in self.db.uploads.open_offsets().items():
+            live.add(upload_id)
+            path = self.spool.path(upload_id)
             size = path.stat().st_size if path.exists() else -1
             if size < 0:
-                self.spool.create(row.id)
+                self.spool.create(upload_id)
                 size = 0
-            if size < row.offset:
+            if size < offset:
                 log.warning(
-                    "upload %s: part file shorter than its offset; resuming at %d", row.id, size
+                    "upload %s: part file shorter than its offset; resuming at %d", upload_id, size
                 )
-                self.db.set_offset(row.id, size, touch=False)
+                self.db.uploads.set_offset(upload_id, size, touch=False)
         removed = self.spool.remove_orphans(live)
         if removed:
             log.info("removed %d orphaned partial uploads", len(removed))
@@ -94,7 +91,7 @@ class HubService:
         mean the caller held a usable token (the enrollment limit relies on that).
         """
         token_hash = hash_token(token)
-        if self.db.usable_token(token_hash) is None:
+        if self.db.tokens.usable_token(token_hash) is None:
             raise HubError(schemas.E_TOKEN_INVALID)
         if isinstance(csr, bytes):
             try:
@@ -108,19 +105,25 @@ class HubService:
         except pki.CsrError as exc:
             raise HubError(schemas.E_CSR_INVALID, str(exc)) from None
         try:
-            self.db.enroll(
+            self.db.devices.enroll(
                 token_hash, issued.kiosk_id, issued.serial_hex, issued.cert.not_valid_after_utc
             )
         except TokenInvalid:
             raise HubError(schemas.E_TOKEN_INVALID) from None
         except DeviceExists:
             raise HubError(schemas.E_DEVICE_EXISTS, issued.kiosk_id) from None
+        except DeviceRevoked:
+            raise HubError(
+                E_DEVICE_REVOKED_ENROLL,
+                f"{issued.kiosk_id}; IT must run: sohoa hub device reinstate {issued.kiosk_id}",
+            ) from None
         log.info("enrolled %s (serial %s)", issued.kiosk_id, issued.serial_hex)
         return issued.cert
 
-    def reenroll(
-        self, kiosk_id: str, old_serial: str, csr: x509.CertificateSigningRequest
-    ) -> x509.Certificate:
+    def reenroll(self, device: Device, csr: x509.CertificateSigningRequest) -> x509.Certificate:
+        """A renewed certificate for ``device``'s key in ``csr``; pending until first used,
+        limited to ``[certs] max_certs_per_window`` per ``renew_window_hours``."""
+        kiosk_id = device.kiosk_id
         try:
             issued = pki.issue_device_cert(
                 self.ca_key, self.ca_cert, csr, self.settings.certs.device_days
@@ -129,7 +132,23 @@ class HubService:
             raise HubError(schemas.E_CSR_INVALID, str(exc)) from None
         if issued.kiosk_id != kiosk_id:
             raise HubError(schemas.E_CSR_INVALID, "CSR names another kiosk than the certificate")
-        self.db.reenroll(kiosk_id, issued.serial_hex, issued.cert.not_valid_after_utc, old_serial)
+        certs = self.settings.certs
+        try:
+            self.db.certificates.reenroll(
+                kiosk_id,
+                issued.serial_hex,
+                issued.cert.not_valid_after_utc,
+                device.serial,
+                max_issued=certs.max_certs_per_window,
+                window=certs.renew_window,
+            )
+        except RenewalLimited as exc:
+            raise HubError(
+                E_TOO_MANY_RENEWALS,
+                f"retry after {exc.retry_after} s",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
+        log.info("renewed %s (serial %s, from %s)", kiosk_id, issued.serial_hex, device.serial)
         return issued.cert
 
     # --- uploads ------------------------------------------------------------------------------
@@ -145,6 +164,22 @@ class HubService:
             raise HubError(schemas.E_BAD_REQUEST, "sha256 must be 64 hex digits")
         return {**meta, "sha256": sha}
 
+    def refuse_classified(self, kiosk_id: str, meta: dict[str, str]) -> None:
+        """The hub's own check of the confidentiality rule at upload creation: metadata
+        naming a level other than ordinary is refused and recorded as an event."""
+        level = meta.get("confidentiality")
+        if level is not None and not schemas.may_cross_wan(level):
+            self.db.events.event(
+                "upload_refused_classified",
+                kiosk_id,
+                document_id=meta.get("document_id"),
+                sha256=meta.get("sha256"),
+                level=level,
+                found_in="metadata",
+            )
+            log.error("refused classified upload of %s from %s", meta.get("document_id"), kiosk_id)
+            raise HubError(schemas.E_CLASSIFIED, f"Upload-Metadata says {level}")
+
     def check_room(self, length: int) -> None:
         """Refuse an upload up front when it cannot fit (quota or free disk).
 
@@ -154,20 +189,38 @@ class HubService:
         """
         quota = self.settings.storage.quota_bytes
         if quota is not None:
-            committed = self.db.stored_bytes() + self.db.open_upload_bytes()
+            committed = self.db.receipts.stored_bytes() + self.db.uploads.open_upload_bytes()
             if committed + length > quota and self.expire_uploads():
-                committed = self.db.stored_bytes() + self.db.open_upload_bytes()
+                committed = self.db.receipts.stored_bytes() + self.db.uploads.open_upload_bytes()
             if committed + length > quota:
                 raise HubError(schemas.E_STORAGE_FULL, f"quota {quota} bytes")
-        free = shutil.disk_usage(self.spool.root).free
-        if length > free:
-            raise HubError(schemas.E_STORAGE_FULL, "hub disk")
+        room = self.disk_room()
+        if length > room and self.expire_uploads():
+            room = self.disk_room()
+        if length > room:
+            raise HubError(schemas.E_STORAGE_FULL, f"hub disk: room for {max(0, room)} bytes")
 
-    def duplicate_receipt(self, kiosk_id: str, meta: dict[str, str]) -> dict[str, Any] | None:
-        """A fresh receipt when this device already delivered these bytes of this document."""
-        if self.db.delivered_receipt(kiosk_id, meta["document_id"], meta["sha256"]) is None:
+    def disk_room(self) -> int:
+        """Bytes a new upload may still claim on the spool disk: free space, minus the
+        reserve (``[storage] reserve_bytes``), minus what open uploads may still bring.
+
+        Without the last term every upload was checked alone against the free space, and
+        open uploads declaring 80 GiB were accepted on a disk with 72 GB free; they would
+        have failed near their end, after hours on a slow link, instead of at the POST.
+        """
+        free = shutil.disk_usage(self.spool.root).free
+        return free - self.settings.storage.reserve_bytes - self.db.uploads.open_upload_remaining()
+
+    def duplicate_receipt(self, device: Device, meta: dict[str, str]) -> dict[str, Any] | None:
+        """A fresh receipt when this device (this enrollment of it) already delivered these
+        bytes of this document."""
+        kiosk_id = device.kiosk_id
+        delivered = self.db.receipts.delivered_receipt(
+            kiosk_id, meta["document_id"], meta["sha256"], enrollment_id=device.enrollment_id
+        )
+        if delivered is None:
             return None
-        obj = self.db.object(meta["sha256"])
+        obj = self.db.receipts.object(meta["sha256"])
         if obj is None:
             return None
         receipt = self.signer.sign(
@@ -178,11 +231,17 @@ class HubService:
             stored_as=obj["stored_as"],
             duplicate=True,
         )
-        self.db.record_receipt(receipt, None, int(obj["size"]), obj["stored_as"])
+        self.db.receipts.record_receipt(
+            receipt,
+            None,
+            int(obj["size"]),
+            obj["stored_as"],
+            enrollment_id=device.enrollment_id,
+        )
         return receipt
 
     def create_upload(
-        self, kiosk_id: str, length: int, meta: dict[str, str]
+        self, device: Device, length: int, meta: dict[str, str]
     ) -> tuple[str, datetime]:
         """Start an upload: its id and when it expires if nothing arrives."""
         upload_id = pki.random_id()
@@ -190,12 +249,18 @@ class HubService:
             self.spool.create(upload_id)
         except StorageFull:
             raise HubError(schemas.E_STORAGE_FULL) from None
-        created = self.db.create_upload(
-            upload_id, kiosk_id, meta["document_id"], meta["sha256"], length, meta
+        created = self.db.uploads.create_upload(
+            upload_id,
+            device.kiosk_id,
+            meta["document_id"],
+            meta["sha256"],
+            length,
+            meta,
+            enrollment_id=device.enrollment_id,
         )
-        self.db.event(
+        self.db.events.event(
             "upload_created",
-            kiosk_id,
+            device.kiosk_id,
             upload=upload_id,
             document_id=meta["document_id"],
             sha256=meta["sha256"],
@@ -206,17 +271,33 @@ class HubService:
     def expire_uploads(self, now: datetime | None = None) -> list[ExpiredUpload]:
         """Expire unfinished uploads idle for ``[uploads] expire_after_hours`` (run at
         start-up and periodically by the app; blocking, so called from a worker thread)."""
-        return expire_idle_uploads(self.db, self.spool, self.expire_after, now)
+        return expire_idle_uploads(self.db.uploads, self.spool, self.expire_after, now)
 
     def finalize(self, upload: Upload) -> dict[str, Any]:
         """All bytes are in and fsynced: check the hash, store once, sign and record."""
         sha = self.spool.sha256(upload.id)
         if sha != upload.sha256:
             self.spool.remove(upload.id)
-            self.db.end_upload(upload.id, "discarded", reason="hash_mismatch", got=sha)
+            self.db.uploads.end_upload(upload.id, "discarded", reason="hash_mismatch", got=sha)
             raise HubError(schemas.E_HASH_MISMATCH, f"got {sha}")
+        level = schemas.xmp_confidentiality(self.spool.path(upload.id))
+        if level is not None and not schemas.may_cross_wan(level):
+            # The file itself says it is classified: never stored, never receipted.
+            self.spool.remove(upload.id)
+            self.db.uploads.end_upload(upload.id, "discarded", reason="classified", level=level)
+            self.db.events.event(
+                "upload_refused_classified",
+                upload.kiosk_id,
+                upload=upload.id,
+                document_id=upload.document_id,
+                sha256=sha,
+                level=level,
+                found_in="xmp",
+            )
+            log.error("refused classified file %s from %s", upload.document_id, upload.kiosk_id)
+            raise HubError(schemas.E_CLASSIFIED, f"the file's XMP says {level}")
         key = object_key(sha)
-        existing = self.db.object(sha)
+        existing = self.db.receipts.object(sha)
         if existing is None:
             try:
                 self.store.put_file(key, self.spool.path(upload.id), upload.length)
@@ -233,9 +314,11 @@ class HubService:
             stored_as=key,
             duplicate=existing is not None,
         )
-        self.db.record_receipt(receipt, upload.id, upload.length, key)
+        self.db.receipts.record_receipt(
+            receipt, upload.id, upload.length, key, enrollment_id=upload.enrollment_id
+        )
         return receipt
 
     def terminate(self, upload: Upload) -> None:
         self.spool.remove(upload.id)
-        self.db.end_upload(upload.id, "terminated")
+        self.db.uploads.end_upload(upload.id, "terminated")

@@ -14,8 +14,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from provisioning.hub.files import TMP_PREFIX, fsync_dir
 from provisioning.hub.storage import StorageFull
+from sohoa_common.atomic import TMP_PREFIX, fsync_dir
 
 
 class Spool:

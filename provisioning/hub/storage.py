@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from provisioning.hub.files import TMP_PREFIX, atomic_move, fsync_dir
+from sohoa_common.atomic import TMP_PREFIX, atomic_move, fsync_dir
 
 
 class StorageFull(Exception):

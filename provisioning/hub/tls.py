@@ -19,6 +19,7 @@ still lead to the fleet CA, or the handshake fails.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,8 @@ from typing import Any
 from cryptography import x509
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger("sohoa.hub")
 
 X509_V_FLAG_NO_CHECK_TIME = 0x200000  # OpenSSL x509_vfy.h; not exported by Python's ssl
 
@@ -49,10 +52,26 @@ def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
 
 
 class MTLSH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, exposing the client certificate as the ASGI TLS extension."""
+    """uvicorn's h11 protocol, exposing the client certificate as the ASGI TLS extension,
+    and closing connections whose request headers never complete.
+
+    uvicorn times out idle keep-alive connections, but not a connection that opened (or
+    began a request) and then sends its request line and headers slowly or never: such
+    connections pile up until the hub runs out of file descriptors (slowloris). The header
+    timer starts when the connection is made and when the first byte of a later request
+    arrives; it is not restarted by further bytes, so trickling one byte at a time does
+    not keep a connection alive; it stops once the headers are complete (a request cycle
+    exists). Slow bodies are not cut here: tus uploads on weak links are slow by nature
+    and resume anyway.
+    """
+
+    #: Seconds for a request's line and headers; set per server by :func:`mtls_protocol`.
+    header_timeout: float = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._arm_header_timer()
         tls = tls_extension(transport)
         if tls is None:
             return
@@ -63,6 +82,52 @@ class MTLSH11Protocol(H11Protocol):
             await inner(scope, keep_body_on_disconnect(receive), send)
 
         self.app = app_with_tls
+
+    def _waiting_for_headers(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiting_for_headers():
+            self._arm_header_timer()  # a new request began: its headers have the bound
+        super().data_received(data)
+        if not self._waiting_for_headers():
+            self._disarm_header_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # Between requests uvicorn's keep-alive timeout applies; the header timer starts
+        # again with the next request's first byte (data_received) or a pipelined one.
+        if self._waiting_for_headers():
+            self._disarm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self._waiting_for_headers() and not self.transport.is_closing():
+            log.info(
+                "closing connection from %s: request headers not complete within %g s",
+                self.client[0] if self.client else "?",
+                self.header_timeout,
+            )
+            self.transport.close()
+
+
+def mtls_protocol(header_timeout: float) -> type[MTLSH11Protocol]:
+    """The protocol class for one server, with its header timeout (uvicorn instantiates
+    ``http=`` itself, so the setting travels as a class attribute)."""
+    return type("MTLSH11Protocol", (MTLSH11Protocol,), {"header_timeout": float(header_timeout)})
 
 
 def keep_body_on_disconnect(receive: Any) -> Any:

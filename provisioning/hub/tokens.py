@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from provisioning import schemas
-from provisioning.hub.db import HubDB, now_utc
+from provisioning.hub.db import now_utc
+from provisioning.hub.tokens_db import TokenDB
 
 
 def hash_token(token: str) -> str:
@@ -27,7 +28,7 @@ class NewToken:
     uri: str
 
 
-def mint_token(db: HubDB, group: str, days: float, hub_url: str, ca_sha256: str) -> NewToken:
+def mint_token(db: TokenDB, group: str, days: float, hub_url: str, ca_sha256: str) -> NewToken:
     """Create a token for ``group``, record its hash, and return it with its QR URI."""
     if not group.strip():
         raise ValueError("group must not be empty")

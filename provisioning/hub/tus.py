@@ -5,7 +5,7 @@ Written here rather than taken from a library: the FastAPI tus servers on PyPI
 (``tuspyserver``, ``fastapi-tusd``) have no checksum extension, answer errors in their own
 shape, do not scope uploads to a client-certificate identity, and cannot attach a receipt to
 the final PATCH; the server side of tus core is small. Interoperability with the reference
-client is proved by ``tests/test_hub_tus.py`` (tuspy).
+client is proved by ``tests/hub/test_hub_tus.py`` (tuspy).
 
 Durability: received bytes are appended to the upload's part file and fsynced every
 ``uploads.sync_every`` bytes and at the end of each request, and only then is the offset
@@ -16,7 +16,7 @@ upload is acknowledged only together with its receipt, so a hub killed anywhere 
 Expiration: ``POST``, ``HEAD`` and every ``PATCH`` answer that leaves the upload open carry
 ``Upload-Expires``; an upload swept by :mod:`provisioning.hub.expiry` answers ``410
 upload_expired``. A ``PATCH`` first claims its upload in the database
-(:meth:`HubDB.touch_upload`), so it never writes into a partial file a sweep is deleting.
+(:meth:`UploadDB.touch_upload`), so it never writes into a partial file a sweep is deleting.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
+import time
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -33,19 +36,25 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from provisioning import schemas
+from provisioning.hub import audit_anchor
 from provisioning.hub.auth import Device, authenticate
-from provisioning.hub.db import Upload
 from provisioning.hub.errors import E_UPLOAD_EXPIRED, HubError
 from provisioning.hub.expiry import TUS_EXTENSION, expires_header
 from provisioning.hub.service import HubService
 from provisioning.hub.storage import StorageFull
 from provisioning.hub.tls import peer_certificate
+from provisioning.hub.uploads_db import Upload
 
 log = logging.getLogger("sohoa.hub.tus")
 
 LOCK_WAIT = 5.0
 """Seconds a PATCH waits for another request on the same upload (a cut connection the
 server has not noticed yet) before answering 423."""
+LOCK_POLL = 0.1
+WRITER_LEASE_S = 4.0
+"""How long a writer's claim on an upload lasts without renewal (renewed every quarter of
+that while the request lives): shorter than LOCK_WAIT, so a kiosk resuming after its hub
+was killed and restarted waits for the dead claim at most this long."""
 
 router = APIRouter()
 BASE = schemas.FILES_PATH.rstrip("/")
@@ -65,24 +74,35 @@ def _tus_version(request: Request) -> None:
 async def current_device(request: Request) -> Device:
     hub = _hub(request)
     return await run_in_threadpool(
-        authenticate, peer_certificate(request.scope), hub.ca_cert, hub.db
+        authenticate, peer_certificate(request.scope), hub.ca_cert, hub.db.certificates
     )
 
 
+#: A numeric header: ASCII digits only, at most 19 (fits a signed 64-bit integer).
+#: ``str.isdigit`` is not enough: it accepts superscripts such as "²", which ``int`` refuses
+#: (a 500), and ``int`` alone accepts other scripts' digits, signs, "_" and spaces.
+_ASCII_INT = re.compile(r"[0-9]{1,19}")
+
+
 def _int_header(request: Request, name: str, *, required: bool = True) -> int | None:
+    """Upload-Length, Upload-Offset, Content-Length: a plain non-negative integer or 400."""
     raw = request.headers.get(name)
     if raw is None:
         if required:
             raise HubError(schemas.E_BAD_REQUEST, f"{name} header required")
         return None
-    raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 19:
+    raw = raw.strip(" \t")
+    if not _ASCII_INT.fullmatch(raw):
         raise HubError(schemas.E_BAD_REQUEST, f"{name} must be a non-negative integer")
     return int(raw)
 
 
 async def _own_upload(request: Request, upload_id: str, device: Device) -> Upload:
-    upload = await run_in_threadpool(_hub(request).db.upload, upload_id, device.kiosk_id)
+    upload = await run_in_threadpool(
+        partial(_hub(request).db.uploads.upload, enrollment_id=device.enrollment_id),
+        upload_id,
+        device.kiosk_id,
+    )
     if upload is None or upload.state in ("discarded", "terminated"):
         raise HubError(schemas.E_NOT_FOUND)
     if upload.state == "expired":
@@ -134,13 +154,19 @@ async def create(request: Request, device: DeviceDep) -> Response:
     except ValueError as exc:
         raise HubError(schemas.E_BAD_REQUEST, str(exc)) from None
     meta = hub.check_metadata(meta)
-    receipt = await run_in_threadpool(hub.duplicate_receipt, device.kiosk_id, meta)
+    report = audit_anchor.parse_report(meta)
+    if report is not None:  # before anything else: a refused upload still anchors the head
+        await run_in_threadpool(
+            audit_anchor.record_report, hub, device.kiosk_id, device.enrollment_id, report
+        )
+    await run_in_threadpool(hub.refuse_classified, device.kiosk_id, meta)
+    receipt = await run_in_threadpool(hub.duplicate_receipt, device, meta)
     if receipt is not None:
         return JSONResponse(
             receipt, status_code=200, headers={"Tus-Resumable": schemas.TUS_VERSION}
         )
     await run_in_threadpool(hub.check_room, length)
-    upload_id, expires = await run_in_threadpool(hub.create_upload, device.kiosk_id, length, meta)
+    upload_id, expires = await run_in_threadpool(hub.create_upload, device, length, meta)
     return Response(
         status_code=201,
         headers={
@@ -172,7 +198,7 @@ async def head(upload_id: str, request: Request, device: DeviceDep) -> Response:
 async def receipt(upload_id: str, request: Request, device: DeviceDep) -> Response:
     hub = _hub(request)
     upload = await _own_upload(request, upload_id, device)
-    body = await run_in_threadpool(hub.db.upload_receipt, upload.id)
+    body = await run_in_threadpool(hub.db.receipts.upload_receipt, upload.id)
     if body is None:
         raise HubError(schemas.E_NOT_FOUND, "upload not complete yet")
     return JSONResponse(body)
@@ -190,24 +216,61 @@ async def terminate(upload_id: str, request: Request, device: DeviceDep) -> Resp
 
 
 class _locked:
-    """One writer per upload; a second one waits briefly, then gets 423 upload_busy."""
+    """One writer per upload, across hub replicas (:meth:`UploadWriterDB.claim_writer`, a lease in
+    the database): a second request waits briefly, then gets 423 upload_busy. While the
+    request lives a task renews the lease every quarter of it, so a hub that was killed
+    leaves no claim behind for longer than :data:`WRITER_LEASE_S` (its kiosk resumes after a
+    restart); a request that lost its lease stops writing (423)."""
 
     def __init__(self, request: Request, upload_id: str):
-        locks: dict[str, asyncio.Lock] = request.app.state.upload_locks
-        self.locks = locks
+        self.hub = _hub(request)
         self.upload_id = upload_id
-        self.lock = locks.setdefault(upload_id, asyncio.Lock())
+        self.token: str | None = None
+        self.lost = False
+        self._keeper: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> None:
-        try:
-            await asyncio.wait_for(self.lock.acquire(), LOCK_WAIT)
-        except TimeoutError:
-            raise HubError(schemas.E_UPLOAD_BUSY) from None
+    async def __aenter__(self) -> _locked:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            self.token = await run_in_threadpool(
+                self.hub.db.writers.claim_writer, self.upload_id, WRITER_LEASE_S
+            )
+            if self.token is not None:
+                self._keeper = asyncio.create_task(self._keep())
+                return self
+            if time.monotonic() >= deadline:
+                raise HubError(schemas.E_UPLOAD_BUSY)
+            await asyncio.sleep(LOCK_POLL)
+
+    async def _renew(self) -> bool:
+        assert self.token is not None
+        return await run_in_threadpool(
+            self.hub.db.writers.renew_writer, self.upload_id, self.token, WRITER_LEASE_S
+        )
+
+    async def _keep(self) -> None:
+        while not self.lost:
+            await asyncio.sleep(WRITER_LEASE_S / 4)
+            try:
+                self.lost = not await self._renew()
+            except Exception:  # the database is away: the next renewal may still make it
+                log.exception("renewing the writer lease of %s failed", self.upload_id)
+
+    def check(self) -> None:
+        """423 once another request took the upload over."""
+        if self.lost:
+            raise HubError(schemas.E_UPLOAD_BUSY, "another request took this upload over")
+
+    async def confirm(self) -> None:
+        """Still the one writer, checked in the database (before acknowledging bytes)."""
+        self.lost = self.lost or not await self._renew()
+        self.check()
 
     async def __aexit__(self, *exc: object) -> None:
-        self.lock.release()
-        if not self.lock.locked() and self.locks.get(self.upload_id) is self.lock:
-            del self.locks[self.upload_id]
+        if self._keeper is not None:
+            self._keeper.cancel()
+        if self.token is not None and not self.lost:
+            await run_in_threadpool(self.hub.db.writers.release_writer, self.upload_id, self.token)
 
 
 @router.patch(BASE + "/{upload_id}")
@@ -225,14 +288,14 @@ async def patch(upload_id: str, request: Request, device: DeviceDep) -> Response
         except ValueError as exc:
             raise HubError(schemas.E_BAD_REQUEST, str(exc)) from None
     hub = _hub(request)
-    async with _locked(request, upload_id):
+    async with _locked(request, upload_id) as lease:
         upload = await _own_upload(request, upload_id, device)
         if upload.state == "complete":
             if offset != upload.length:
                 raise HubError(
                     schemas.E_OFFSET_MISMATCH, headers={"Upload-Offset": str(upload.length)}
                 )
-            body = await run_in_threadpool(hub.db.upload_receipt, upload.id)
+            body = await run_in_threadpool(hub.db.receipts.upload_receipt, upload.id)
             return Response(status_code=204, headers=_receipt_headers(body or {}, upload.length))
         if offset != upload.offset:
             raise HubError(
@@ -243,11 +306,11 @@ async def patch(upload_id: str, request: Request, device: DeviceDep) -> Response
         declared = _int_header(request, "Content-Length", required=False)
         if declared is not None and offset + declared > upload.length:
             raise HubError(schemas.E_BAD_REQUEST, "body would exceed Upload-Length")
-        active_at = await run_in_threadpool(hub.db.touch_upload, upload.id)
+        active_at = await run_in_threadpool(hub.db.uploads.touch_upload, upload.id)
         if active_at is None:  # expired (or ended) since it was read: answer as such
             await _own_upload(request, upload_id, device)
             raise HubError(schemas.E_NOT_FOUND)
-        return await _receive(request, hub, upload, checksum, active_at)
+        return await _receive(request, hub, upload, checksum, active_at, lease)
 
 
 async def _receive(
@@ -256,6 +319,7 @@ async def _receive(
     upload: Upload,
     checksum: tuple[str, bytes] | None,
     active_at: datetime,
+    lease: _locked,
 ) -> Response:
     start = upload.offset
     committed = start
@@ -270,8 +334,9 @@ async def _receive(
         if writer.offset == committed:
             return
         synced = await run_in_threadpool(writer.sync)
+        await lease.confirm()  # still the one writer before acknowledging
         if synced < upload.length:
-            active_at = await run_in_threadpool(hub.db.set_offset, upload.id, synced)
+            active_at = await run_in_threadpool(hub.db.uploads.set_offset, upload.id, synced)
             committed = synced
 
     try:
@@ -281,8 +346,9 @@ async def _receive(
                     continue
                 if writer.offset + len(chunk) > upload.length:
                     writer.rewind(committed if digest is None else start)
-                    await run_in_threadpool(hub.db.set_offset, upload.id, writer.offset)
+                    await run_in_threadpool(hub.db.uploads.set_offset, upload.id, writer.offset)
                     raise HubError(schemas.E_BAD_REQUEST, "body exceeds Upload-Length")
+                lease.check()
                 writer.write(chunk)
                 if digest is not None:
                     digest.update(chunk)
@@ -334,4 +400,4 @@ def _forget_tail(hub: HubService, upload: Upload, committed: int) -> None:
         writer.sync()
     finally:
         writer.close()
-    hub.db.set_offset(upload.id, committed)
+    hub.db.uploads.set_offset(upload.id, committed)

@@ -10,12 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import test_export_support as sup
-from test_ui_screens import LAYOUT_JS
-from uikit import requires_browser, save_screenshot, sign_in, start_live_kiosk
 
 from drivers.usb.sim import SimStick, create_stick
-from firmware import demo_export
+from firmware.demo import export as demo_export
+from tests.e2e.test_ui_screens import LAYOUT_JS
+from tests.support import export as sup
+from tests.support.ui import requires_browser, save_screenshot, sign_in, start_live_kiosk
 
 pytestmark = [pytest.mark.integration, requires_browser]
 
@@ -75,6 +75,8 @@ def test_archivist_exports_to_the_registered_stick(live_export, page):
     page.wait_for_selector("#st-usb[data-state='present']", timeout=10000)
     # A stick writing ~300 KB/s: slow enough to watch the bars move.
     demo_stick(tmp).set_faults(slow_bytes_per_s=300_000)
+    # said before the export: the local copies go once the stick was read back (issue 16)
+    assert "xóa ngay" in page.inner_text("#retention-note")
     page.click("#export-start")
     page.wait_for_selector("#donotremove:not([hidden])")
     assert page.inner_text("#donotremove") == "Không rút USB"
@@ -106,10 +108,16 @@ def test_archivist_exports_to_the_registered_stick(live_export, page):
         assert res.returncode == 0, res.stderr.decode()
         assert d["pdf_bytes"] in res.stdout  # the ZIP holds the PDF stored, byte for byte
     assert [lk.kiosk.catalog.get_document(d["id"])["state"] for d in docs] == ["purged"] * 2
-    # Pulling the stick out: the screen starts over, nothing left to export.
+    # Pulling the stick out (the hand-over is checked on the document's page below): the screen starts over, nothing left to export.
     page.click("[data-sim='none']")
     page.wait_for_selector("#export-empty")
     page.wait_for_selector("#st-usb[data-state='none']", timeout=10000)
+    # The document says where it went: exported to USB (not "sent"), handed over to whom,
+    # on which stick, when and by whom (issue 16).
+    page.goto(lk.url + f"/documents/{docs[0]['id']}")
+    assert page.inner_text("#doc-state") == "Đã xuất ra USB, đã xóa bản tại máy"
+    handover = page.inner_text("#handover")
+    assert demo_export.ALLOWED_STICK["serial"] in handover and "Trần Văn Minh" in handover
 
 
 def test_unknown_and_composite_sticks_are_refused_in_vietnamese(live_export, page):

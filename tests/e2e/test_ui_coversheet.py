@@ -5,12 +5,12 @@ jumping to the review of the one the separator finished."""
 from __future__ import annotations
 
 import pytest
-from uikit import requires_browser, sign_in
 
-from firmware.coversheet import CoverSheet, SeparatorSheet
-from firmware.coversheet_pdf import render_pdf
-from tests.conftest import wait_for
-from tests.coversheet_helpers import pdf_pages
+from firmware.coversheet.payload import CoverSheet, SeparatorSheet
+from firmware.coversheet.printing import render_pdf
+from tests.support.coversheet import pdf_pages
+from tests.support.ui import requires_browser, sign_in
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.integration, requires_browser]
 

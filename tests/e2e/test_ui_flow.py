@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from uikit import requires_browser, sign_in
 
-from firmware.textfold import fold
+from firmware.store.textfold import fold
+from tests.support.ui import requires_browser, sign_in
 
 pytestmark = [pytest.mark.integration, requires_browser]
 
@@ -24,8 +24,15 @@ def osk_type(page, text: str) -> None:
         elif ch.isupper():
             page.click("#osk [data-k='⇧']")
             page.click(f"#osk [data-k='{ch.lower()}']")
-        else:
-            page.click(f"#osk [data-k='{ch}']")
+        else:  # digits and "/" are on the letter keyboard and the date keypad
+            page.click(f"#osk .okey[data-k='{ch}']:visible")
+
+
+def osk_clear(page, selector: str) -> None:
+    """Empty a pre-filled field with the keyboard's backspace."""
+    page.click(selector)
+    for _ in range(len(page.input_value(selector))):
+        page.click("#osk .okey[data-k='⌫']:visible")
 
 
 def thumb_ids(page) -> list[str]:
@@ -102,16 +109,16 @@ def test_scan_three_pages_retake_finish_save_and_search(live, page):
         ) from exc
 
     # the form, typed on the on-screen keyboard (accents by tone keys)
-    page.click("#m-title")
+    osk_clear(page, "#m-title")  # the form opens filled from page 1
     page.wait_for_selector("#osk:not([hidden])")
     osk_type(page, "Công văn Ha`")
     osk_type(page, " Nôi.")
     assert page.input_value("#m-title") == "Công văn Hà Nội"
-    page.click("#osk [data-k='done']")
+    page.click("#osk .okey[data-k='done']:visible")
     page.select_option("#m-type", "CV")
-    page.click("#m-date")
+    osk_clear(page, "#m-date")
     osk_type(page, "10/04/2025")
-    page.click("#osk [data-k='done']")
+    page.click("#osk .okey[data-k='done']:visible")
     # Tuyệt mật is refused with the reason
     page.click("label.level.refused")
     assert page.is_visible("#form-error")

@@ -7,7 +7,8 @@ With UPDATE_SCREENSHOTS=1 the screenshots are written to docs/screens/ (committe
 from __future__ import annotations
 
 import pytest
-from uikit import requires_browser, save_screenshot, sign_in
+
+from tests.support.ui import requires_browser, save_screenshot, sign_in, wait_screen_settled
 
 pytestmark = [pytest.mark.integration, requires_browser]
 
@@ -37,15 +38,21 @@ WEIGHT_JS = """() => {
   return total;
 }"""
 
+# The page pictures the screen fetched, by path: the server's HTML and the script once
+# spelled the same thumbnail's URL two ways, and every thumbnail came twice.
+PICTURES_JS = """() => performance.getEntriesByType('resource')
+  .map(e => new URL(e.name).pathname).filter(p => p.startsWith('/api/v1/pages/'))"""
+
 
 def check_screen(page, name: str) -> int:
-    page.wait_for_load_state("load")
-    page.wait_for_timeout(1000)
+    wait_screen_settled(page)
     layout = page.evaluate(LAYOUT_JS)
     assert layout["scrollWidth"] <= layout["innerWidth"], (name, layout)
     assert not layout["small"], (name, layout["small"])
     weight = page.evaluate(WEIGHT_JS)
     assert 0 < weight <= MAX_PAGE_BYTES, (name, weight)
+    pictures = page.evaluate(PICTURES_JS)
+    assert len(pictures) == len(set(pictures)), (name, "a page picture was fetched twice", pictures)
     save_screenshot(page, name)
     return weight
 
@@ -103,6 +110,11 @@ def test_every_screen_fits_1024x600_with_big_targets_and_small_weight(live, seed
     check_screen(page, "09-search")
     page.goto(live.url + f"/documents/{seeded['sealed']}")
     weights["10-document"] = check_screen(page, "10-document")
+    page.goto(live.url + f"/documents/{seeded['sealed']}/pdf")  # the PDF inside the app
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#pdf-pages img')).every(i => i.complete)"
+    )
+    check_screen(page, "15-pdf")
     page.goto(live.url + "/progress")
     weights["11-progress"] = check_screen(page, "11-progress")
     page.click("#lang-switch")
@@ -130,13 +142,9 @@ def test_export_tile_tells_a_clerk_it_is_for_archivists(live, page):
 def test_progress_against_the_register_and_an_import_from_usb_fit_the_screen(live, seeded, page):
     """Demo registers (with the sealed demo documents matched), then an archivist imports
     a register from a USB stick by touch: progress bar, report with the rejected row."""
-    import sys
-
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-    from registerkit import sample_rows, write_csv
-
     from drivers.usb.sim import create_stick
     from firmware.register.demo import seed_demo_register
+    from tests.support.register import sample_rows, write_csv
 
     k = live.kiosk
     seed_demo_register(k)
@@ -151,6 +159,8 @@ def test_progress_against_the_register_and_an_import_from_usb_fit_the_screen(liv
     page.wait_for_selector("#import-files [data-source='usb/e2e-stick/so-den-bo-sung.csv']")
     check_screen(page, "11-progress")
     page.click("#import-files [data-source='usb/e2e-stick/so-den-bo-sung.csv']")
+    page.wait_for_selector("#import-preview:not([hidden])", timeout=60000)
+    page.click("#import-confirm")  # the preview asks first (issue 16)
     page.wait_for_selector("#import-done:not([hidden])", timeout=60000)
     assert "Đã nhập 3000 dòng" in page.inner_text("#import-phase")
     assert "Ngày không có thật: 31/04/2021" in page.inner_text("#import-rejected")

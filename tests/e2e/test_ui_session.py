@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from uikit import requires_browser, sign_in, start_live_kiosk
+
+from tests.support.ui import requires_browser, sign_in, start_live_kiosk
 
 pytestmark = [pytest.mark.integration, requires_browser]
 
@@ -29,11 +30,19 @@ def test_five_wrong_pins_lock_the_code_even_for_the_right_pin(live, page):
     page.goto(live.url + "/signin")
     type_keys(page, "2001")
     page.click("#signin-next")
-    for _ in range(5):  # after a wrong PIN the code stays, the keypad asks for the PIN again
+    for n in range(5):  # after a wrong PIN the code stays, the keypad asks for the PIN again
         type_keys(page, "0000")
         with page.expect_response("**/api/v1/session/login"):
             page.click("#signin-next")
+        if n < 4:  # each wrong PIN says how many tries are left (issue 16)
+            page.wait_for_function(
+                "t => document.querySelector('#signin-error').textContent.includes(t)",
+                arg=f"Còn {4 - n} lần thử",
+            )
     assert "tạm khóa" in page.inner_text("#signin-error")
+    # once locked: for how long, and whom to ask
+    assert "phút" in page.inner_text("#signin-error")
+    assert "kỹ thuật viên" in page.inner_text("#signin-error")
     type_keys(page, "2001")  # a lockout also clears the code
     page.click("#signin-next")
     type_keys(page, "2468")  # the right PIN
@@ -62,9 +71,14 @@ def test_idle_sign_out_parks_the_document_and_keeps_every_page(live, page):
     assert doc["state"] == "capturing" and doc["page_count"] == 2
     assert live.kiosk.current_doc_id is None
     assert any(r["action"] == "document.parked" for r in live.kiosk.catalog.audit_records(doc_id))
-    # nobody is signed in: the pedal does not capture
-    live.press_pedal()
-    time.sleep(1.0)
+    # nobody is signed in: the pedal does not capture; the refusal is the signal to wait for
+    events = live.kiosk.events.subscribe()
+    try:
+        live.press_pedal()
+        refusal = _next_event(events, "error", timeout=10)
+    finally:
+        live.kiosk.events.unsubscribe(events)
+    assert refusal["code"] == "not_signed_in"
     assert live.kiosk.current_doc_id is None
     assert live.kiosk.catalog.get_document(doc_id)["page_count"] == 2
     # sign in again, the document waits under "unfinished work"; resume and add a page
@@ -97,3 +111,18 @@ def test_language_switch_is_kept_for_the_session(live, page):
     assert page.inner_text("h1") == "Tiến độ số hóa"
     resp = page.request.get(live.url + "/api/v1/documents/nope")
     assert resp.json()["message"] == "Không tìm thấy."
+
+
+def _next_event(events, kind: str, timeout: float) -> dict:
+    """The next event of ``kind`` on a subscription of the kiosk's event bus."""
+    import queue
+
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            event = events.get(timeout=left)
+        except queue.Empty:
+            break
+        if event.get("kind") == kind:
+            return event
+    raise AssertionError(f"no {kind!r} event within {timeout} s")

@@ -1,0 +1,1 @@
+"""The ``sohoa`` command line: one module per group of sub-commands."""

@@ -1,0 +1,401 @@
+"""The admin pages: fleet table, one kiosk, enrollment tokens with QR, configuration with diff
+and publish, the event log, sign-in. Thin: each handler reads the session, calls the fleet
+services (the same ones the CLI uses) and renders a template.
+
+Roles: viewer sees everything; operator also sends commands and creates enrollment tokens;
+administrator also publishes configuration and revokes kiosks. Every form carries the
+session's CSRF token; the session cookie is Secure, HttpOnly, SameSite=Strict.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from provisioning.fleet_schemas import COMMAND_KINDS, FLEET_KEYS
+from provisioning.hub.admin.accounts import AccountError, Accounts, Session
+
+COOKIE = "sohoa_admin"
+PREFIX = "/admin"
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+NUMBER_KEYS = {"bandwidth_kbit", "idle_timeout_s", "idle_warning_s", "heartbeat_s"}
+JSON_KEYS = {"allowed_sticks", "recipients_pem"}
+STATE_VI = {"ok": "Hoạt động", "late": "Chậm", "offline": "Mất kết nối", "never": "Chưa báo"}
+COMMAND_VI = {
+    "collect_logs": "Thu nhật ký",
+    "rekey": "Đổi khóa",
+    "resync_config": "Đồng bộ cấu hình",
+    "restart_service": "Khởi động lại dịch vụ",
+    "reboot": "Khởi động lại máy",
+    "doctor": "Kiểm tra máy (doctor)",
+}
+
+router = APIRouter(prefix=PREFIX)
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+def _when(value: Any) -> str:
+    if not value:
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value.astimezone(TZ).strftime("%d/%m/%Y %H:%M")
+
+
+def _gb(n: Any) -> str:
+    """Bytes as GB; "—" for a kiosk that has not reported its disk yet (enrolled, no
+    heartbeat: the template's lookup is then undefined, which once made the whole fleet
+    table answer 500)."""
+    if isinstance(n, bool) or not isinstance(n, int | float):
+        return "—"
+    return f"{n / 1e9:.1f}".replace(".", ",") + " GB"
+
+
+_env.filters["when"] = _when
+_env.filters["gb"] = _gb
+_env.globals.update(STATE_VI=STATE_VI, COMMAND_VI=COMMAND_VI)
+
+
+def render(name: str, session: Session | None, *, status: int = 200, **ctx: Any) -> HTMLResponse:
+    """The page; ``status`` is the HTTP status too (a refused action answers 403, not a
+    200 page that only says so)."""
+    return HTMLResponse(
+        _env.get_template(name).render(session=session, status=status, **ctx), status_code=status
+    )
+
+
+def accounts(request: Request) -> Accounts:
+    acc = getattr(request.app.state, "admin_accounts", None)
+    if acc is None:
+        acc = request.app.state.admin_accounts = Accounts(request.app.state.hub.db.engine)
+    return acc
+
+
+class NeedSignIn(Exception):
+    pass
+
+
+async def current(request: Request, role: str = "viewer") -> Session:
+    session = await run_in_threadpool(accounts(request).session, request.cookies.get(COOKIE))
+    if session is None:
+        raise NeedSignIn()
+    if not session.may(role):
+        raise PermissionError(role)
+    return session
+
+
+async def form_of(request: Request, session: Session) -> dict[str, str]:
+    form = await request.form()
+    if form.get("csrf") != session.csrf:
+        raise PermissionError("csrf")
+    return {k: str(v) for k, v in form.items()}
+
+
+def guard(handler: Any) -> Any:
+    """Sign-in redirect and a plain 403 page instead of tracebacks."""
+    import functools
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request, *a: Any, **kw: Any) -> Response:
+        try:
+            return await handler(request, *a, **kw)
+        except NeedSignIn:
+            return RedirectResponse(f"{PREFIX}/login", status_code=303)
+        except PermissionError:
+            return render(
+                "error.html",
+                None,
+                status=403,
+                message_vi="Tài khoản của bạn không có quyền làm việc này.",
+                message_en="Your account may not do this.",
+            )
+
+    return wrapped
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    return render("login.html", None, error=None)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form()
+    try:
+        token = await run_in_threadpool(
+            accounts(request).sign_in, str(form.get("username", "")), str(form.get("password", ""))
+        )
+    except AccountError as exc:
+        await run_in_threadpool(
+            request.app.state.hub.db.events.event,
+            "admin_sign_in_failed",
+            None,
+            username=str(form.get("username", ""))[:64],
+            code=exc.code,
+        )
+        return render("login.html", None, error=exc)
+    resp = RedirectResponse(f"{PREFIX}/", status_code=303)
+    resp.set_cookie(COOKIE, token, httponly=True, secure=True, samesite="strict", path=PREFIX)
+    return resp
+
+
+@router.post("/logout")
+@guard
+async def logout(request: Request) -> Response:
+    session = await current(request)
+    await form_of(request, session)
+    await run_in_threadpool(accounts(request).sign_out, request.cookies.get(COOKIE, ""))
+    resp = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    resp.delete_cookie(COOKIE, path=PREFIX)
+    return resp
+
+
+# --- fleet table ---------------------------------------------------------------------------
+@router.get("/")
+@guard
+async def fleet_page(request: Request) -> Response:
+    session = await current(request)
+    rows = await run_in_threadpool(request.app.state.fleet.devices)
+    q = request.query_params
+    state, group, search = q.get("state", ""), q.get("group", ""), q.get("q", "").strip().lower()
+    groups = sorted({r["group"] for r in rows})
+    per_group: dict[str, Counter[str]] = {}
+    for r in rows:
+        per_group.setdefault(r["group"], Counter())[r["state"]] += 1
+    shown = [
+        r
+        for r in rows
+        if (not state or r["state"] == state)
+        and (not group or r["group"] == group)
+        and (not search or search in r["kiosk_id"].lower() or search in r["group"].lower())
+    ]
+    totals = Counter(r["state"] for r in rows)
+    return render(
+        "fleet.html",
+        session,
+        rows=shown,
+        total=len(rows),
+        totals=totals,
+        groups=groups,
+        per_group=per_group,
+        state=state,
+        group=group,
+        q=q.get("q", ""),
+    )
+
+
+# --- one kiosk -----------------------------------------------------------------------------
+@router.get("/kiosks/{kiosk_id}")
+@guard
+async def kiosk_page(request: Request, kiosk_id: str) -> Response:
+    session = await current(request)
+    fleet = request.app.state.fleet
+    rows = await run_in_threadpool(fleet.devices)
+    row = next((r for r in rows if r["kiosk_id"] == kiosk_id), None)
+    if row is None:
+        return render(
+            "error.html",
+            session,
+            status=404,
+            message_vi="Không có máy này.",
+            message_en="No such kiosk.",
+        )
+    events = await run_in_threadpool(
+        request.app.state.hub.db.events.events, None, kiosk_id=kiosk_id, last=100
+    )
+    commands = await run_in_threadpool(fleet.commands.list, kiosk_id, 20)
+    history = await run_in_threadpool(fleet.db.history, kiosk_id, 24)
+    return render(
+        "kiosk.html",
+        session,
+        k=row,
+        events=list(reversed(events)),
+        commands=commands,
+        history=history,
+        kinds=sorted(COMMAND_KINDS),
+        sent=request.query_params.get("sent"),
+    )
+
+
+@router.post("/kiosks/{kiosk_id}/command")
+@guard
+async def send_command(request: Request, kiosk_id: str) -> Response:
+    session = await current(request, "operator")
+    form = await form_of(request, session)
+    kind = form.get("kind", "")
+    row = await run_in_threadpool(
+        lambda: request.app.state.fleet.commands.create(
+            kiosk_id, kind, by=f"admin:{session.username}", expires_in=timedelta(hours=24)
+        )
+    )
+    return RedirectResponse(f"{PREFIX}/kiosks/{kiosk_id}?sent={row['id']}", status_code=303)
+
+
+@router.post("/kiosks/{kiosk_id}/revoke")
+@guard
+async def revoke(request: Request, kiosk_id: str) -> Response:
+    session = await current(request, "administrator")
+    form = await form_of(request, session)
+    await run_in_threadpool(
+        request.app.state.hub.db.devices.revoke,
+        kiosk_id,
+        f"{session.username}: {form.get('reason', '')}",
+    )
+    return RedirectResponse(f"{PREFIX}/kiosks/{kiosk_id}", status_code=303)
+
+
+# --- enrollment tokens ---------------------------------------------------------------------
+@router.get("/tokens")
+@guard
+async def tokens_page(request: Request) -> Response:
+    session = await current(request)
+    return render("tokens.html", session, token=None)
+
+
+@router.post("/tokens")
+@guard
+async def new_token(request: Request) -> Response:
+    import segno
+
+    from provisioning import schemas
+    from provisioning.hub.tokens import mint_token
+
+    session = await current(request, "operator")
+    form = await form_of(request, session)
+    hub = request.app.state.hub
+    group = form.get("group", "").strip() or "default"
+    tok = await run_in_threadpool(
+        mint_token,
+        hub.db.tokens,
+        group,
+        hub.settings.certs.token_days,
+        hub.settings.url,
+        schemas.cert_sha256(hub.ca_cert),
+    )
+    await run_in_threadpool(
+        hub.db.events.event, "token_created", None, group=group, by=session.username
+    )
+    svg = segno.make(tok.uri, error="m").svg_inline(scale=5)
+    return render("tokens.html", session, token=tok, qr_svg=svg)
+
+
+# --- configuration -------------------------------------------------------------------------
+def _publisher(request: Request) -> Any:
+    from provisioning.hub.config_publisher import ConfigPublisher
+
+    return ConfigPublisher(request.app.state.config_repo, request.app.state.hub.db)
+
+
+def _values_from_form(form: dict[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for section, keys in FLEET_KEYS.items():
+        for key in sorted(keys):
+            name = f"{section}.{key}"
+            if name not in form:
+                continue
+            raw = form[name].strip()
+            value: Any = None
+            if raw:
+                if key in NUMBER_KEYS:
+                    value = float(raw.replace(",", "."))
+                    value = int(value) if value.is_integer() else value
+                elif key in JSON_KEYS:
+                    value = json.loads(raw)
+                else:
+                    value = raw
+            out.setdefault(section, {})[key] = value
+    return out
+
+
+@router.get("/config")
+@guard
+async def config_page(request: Request) -> Response:
+    session = await current(request)
+    scope = request.query_params.get("scope", "fleet")
+    repo = request.app.state.config_repo
+    if not await run_in_threadpool(repo.exists):
+        return render("config.html", session, ready=False, scope=scope)
+    doc = await run_in_threadpool(_publisher(request).document, scope)
+    rows = await run_in_threadpool(request.app.state.fleet.devices)
+    running = Counter(str((r["versions"] or {}).get("cfg", "—")) for r in rows)
+    groups = sorted({r["group"] for r in rows} | set(await run_in_threadpool(repo.groups)))
+    return render(
+        "config.html",
+        session,
+        ready=True,
+        scope=scope,
+        doc=doc,
+        keys=FLEET_KEYS,
+        running=sorted(running.items()),
+        groups=groups,
+        plan=None,
+        error=None,
+        json_keys=JSON_KEYS,
+        published=request.query_params.get("published"),
+    )
+
+
+@router.post("/config")
+@guard
+async def config_post(request: Request) -> Response:
+    from provisioning.hub.config_publisher import PublishError
+
+    session = await current(request, "administrator")
+    form = await form_of(request, session)
+    scope = form.get("scope", "fleet")
+    publisher = _publisher(request)
+    try:
+        values = _values_from_form(form)
+        if form.get("action") == "publish":
+            pub = await run_in_threadpool(
+                lambda: publisher.publish(scope, values, by=f"admin:{session.username}")
+            )
+            return RedirectResponse(
+                f"{PREFIX}/config?scope={scope}&published={pub.version}", status_code=303
+            )
+        plan = await run_in_threadpool(publisher.preview, scope, values)
+        error = None
+    except (PublishError, ValueError) as exc:
+        plan, error = None, str(exc)
+    doc = await run_in_threadpool(publisher.document, scope)
+    return render(
+        "config.html",
+        session,
+        ready=True,
+        scope=scope,
+        doc=doc,
+        keys=FLEET_KEYS,
+        running=[],
+        groups=[],
+        plan=plan,
+        error=error,
+        form=form,
+        json_keys=JSON_KEYS,
+        published=None,
+    )
+
+
+# --- event log -----------------------------------------------------------------------------
+@router.get("/events")
+@guard
+async def events_page(request: Request) -> Response:
+    session = await current(request)
+    kind = request.query_params.get("kind") or None
+    events = await run_in_threadpool(request.app.state.hub.db.events.events, kind, last=300)
+    return render("events.html", session, events=list(reversed(events)), kind=kind or "")

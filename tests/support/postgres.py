@@ -1,0 +1,84 @@
+"""A throw-away PostgreSQL server: Debian's server binaries, a Unix socket in a temporary
+directory, no TCP listener, started as the ``postgres`` user when run as root (initdb
+refuses root). The ``postgres_url`` fixture (``tests/support/hub.py``) runs it with fsync
+off (tests want speed, not durability); ``bench/fleet.py`` keeps fsync on, to measure what a
+hub pays in production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class PostgresUnavailable(RuntimeError):
+    """Why no server can be started here (missing binaries, no ``postgres`` user)."""
+
+
+def pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (base / name).exists():
+            return str(base / name)
+    return None
+
+
+@dataclass(frozen=True)
+class PgServer:
+    url: str  # SQLAlchemy URL (psycopg) over the Unix socket
+    data: Path
+
+    def postmaster_pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+
+@contextlib.contextmanager
+def temporary_postgres(*, fsync: bool = True, max_connections: int = 100) -> Iterator[PgServer]:
+    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        raise PostgresUnavailable(
+            "PostgreSQL server binaries (Debian package postgresql) not installed"
+        )
+    prefix: list[str] = []
+    owner = None
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        import pwd
+
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            raise PostgresUnavailable("running as root and there is no postgres user") from None
+        prefix = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="sohoa-pg-"))
+    if owner is not None:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    data = root / "data"
+    try:
+        subprocess.run(
+            prefix + [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+        )
+        opts = f"-k {root} -c listen_addresses='' -c max_connections={max_connections}"
+        if not fsync:
+            opts += " -F"
+        subprocess.run(
+            prefix + [pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "start", "-o", opts],
+            check=True,
+            capture_output=True,
+        )
+        yield PgServer(f"postgresql+psycopg://postgres@/postgres?host={root}", data)
+    finally:
+        subprocess.run(
+            prefix + [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
