@@ -260,12 +260,27 @@ class Operators:
                 raise locked_out(self.lockout_s) from None
             raise bad_credentials() from None
         with self.catalog.transaction():
-            self.db.execute(
-                "UPDATE operators SET failed_count = 0, locked_until = NULL WHERE code = ?",
-                [code],
-            )
+            self._give_back(code, slot)
             self.catalog.audit(code, "operator.signin")
         return self._row(row)
+
+    def _give_back(self, code: str, slot: int) -> None:
+        """A right PIN returns its slot. Why only its own: guesses sent alongside it took
+        later slots (and perhaps set the lock) while its argon2 check ran; clearing the
+        count then would hand them a fresh window (6 wrong PINs checked with a limit of 5,
+        seen under CI load). So the count starts over only if nobody reserved a slot since
+        ours: the row still holds what our reservation wrote."""
+        locked_by_us = slot >= self.max_failures
+        self.db.execute(
+            "UPDATE operators SET "
+            " failed_count = CASE WHEN failed_count = :ours AND (locked_until IS NULL) = :open"
+            "  THEN 0 WHEN locked_until IS NULL THEN MAX(failed_count - 1, 0)"
+            "  ELSE failed_count END,"
+            " locked_until = CASE WHEN failed_count = :ours AND (locked_until IS NULL) = :open"
+            "  THEN NULL ELSE locked_until END "
+            "WHERE code = :code",
+            {"ours": 0 if locked_by_us else slot, "open": int(not locked_by_us), "code": code},
+        )
 
     def _reserve_attempt(
         self, code: str, now: float

@@ -30,9 +30,10 @@ pytestmark = [
 ]
 
 CALLS = "openat,write,pwrite64,fsync,fdatasync,rename,renameat,renameat2"
-# 123 fsync(5</path>) = 0   /   123 rename("/a", "/b") = 0   (strace -f -y)
-FD_CALL = re.compile(r"^\d+ (write|pwrite64|fsync|fdatasync)\(\d+<([^>]*)>")
-RENAME = re.compile(r'^\d+ rename(?:at2?)?\((?:[^"]*)"([^"]+)", (?:[^"]*)"([^"]+)"')
+# 123 fsync(5</path>) = 0   /   123 rename("/a", "/b") = 0   (strace -f -y; the pid is
+# padded to five columns, so a four-digit pid is followed by two spaces)
+FD_CALL = re.compile(r"^\d+\s+(write|pwrite64|fsync|fdatasync)\(\d+<([^>]*)>")
+RENAME = re.compile(r'^\d+\s+rename(?:at2?)?\((?:[^"]*)"([^"]+)", (?:[^"]*)"([^"]+)"')
 
 
 @dataclass
@@ -49,17 +50,18 @@ def parse(trace: str) -> list[Call]:
     calls: list[Call] = []
     pending: dict[tuple[str, str], Call] = {}
     for n, line in enumerate(trace.splitlines()):
-        pid = line.split(" ", 1)[0]
+        pid, _, rest = line.partition(" ")
+        rest = rest.lstrip()
         if "<unfinished ...>" in line:
             m = FD_CALL.match(line) or RENAME.match(line)
             if m:
-                kind = "rename" if line.split(" ", 1)[1].startswith("rename") else m.group(1)
+                kind = "rename" if rest.startswith("rename") else m.group(1)
                 c = Call(n, kind, m.group(1 if kind == "rename" else 2))
                 if kind == "rename":
                     c.target = m.group(2)
                 pending[(pid, kind.split("at")[0] if kind.startswith("rename") else kind)] = c
             continue
-        m = re.match(r"^\d+ <\.\.\. (\w+) resumed>.*= (-?\d+)", line)
+        m = re.match(r"^\d+\s+<\.\.\. (\w+) resumed>.*= (-?\d+)", line)
         if m:
             kind = m.group(1)
             key = (pid, "rename" if kind.startswith("rename") else kind)
@@ -163,3 +165,24 @@ def test_the_checker_catches_a_missing_fsync(tmp_path):
     assert check_durable(reordered + good[3:], f)  # fsync after the rename
     early_row = [*good[:3], Call(3, "fdatasync", wal), Call(4, "fsync", str(f.parent))]
     assert check_durable(early_row, f)  # the only commit came before the file was durable
+
+
+def test_parse_reads_calls_whatever_the_pid_width():
+    """strace pads the pid to five columns: a four-digit pid (the CI machine's) is followed
+    by two spaces, a five-digit one by one; both parse, as do split calls."""
+    trace = "\n".join(
+        [
+            '812   rename("/d/.tmp-a", "/d/a") = 0',
+            "6498  fsync(7</d/.tmp-b> <unfinished ...>",
+            '12345 rename("/d/.tmp-c", "/d/c") = 0',
+            "6498  <... fsync resumed>) = 0",
+            "6498  fsync(3</d>) = 0",
+        ]
+    )
+    calls = [(c.kind, c.path, c.target) for c in parse(trace)]
+    assert calls == [
+        ("rename", "/d/.tmp-a", "/d/a"),
+        ("rename", "/d/.tmp-c", "/d/c"),
+        ("fsync", "/d/.tmp-b", ""),
+        ("fsync", "/d", ""),
+    ]
