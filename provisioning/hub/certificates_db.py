@@ -13,7 +13,14 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from provisioning.hub.db import Database, certificates, devices, now_utc, record_event
+from provisioning.hub.db import (
+    Database,
+    certificates,
+    devices,
+    insert_certificate,
+    now_utc,
+    record_event,
+)
 from provisioning.hub.devices_db import DeviceDB
 
 
@@ -107,14 +114,14 @@ class CertificateDB:
                 .values(revoked_at=now, revoked_reason="superseded_unused")
                 .returning(certificates.c.serial)
             ).all()
-            conn.execute(
-                certificates.insert().values(
-                    serial=serial,
-                    kiosk_id=kiosk_id,
-                    issued_at=now,
-                    not_after=not_after,
-                    enrollment_id=enrollment_id,
-                )
+            insert_certificate(
+                conn,
+                serial=serial,
+                kiosk_id=kiosk_id,
+                now=now,
+                not_after=not_after,
+                enrollment_id=enrollment_id,
+                active=False,
             )
             record_event(
                 conn,

@@ -196,6 +196,31 @@ def same_enrollment(column: sa.Column[Any], enrollment_id: str | None) -> Any:
     return column.is_(None) if enrollment_id is None else column == enrollment_id
 
 
+def insert_certificate(
+    conn: Connection,
+    *,
+    serial: str,
+    kiosk_id: str,
+    now: datetime,
+    not_after: datetime,
+    enrollment_id: str | None,
+    active: bool,
+) -> None:
+    """Record an issued certificate inside the caller's transaction. ``active``: in use
+    from now (an enrollment's first certificate); a renewal's stays pending until the
+    kiosk first presents it (see ``CertificateDB.certificate``)."""
+    conn.execute(
+        certificates.insert().values(
+            serial=serial,
+            kiosk_id=kiosk_id,
+            issued_at=now,
+            not_after=not_after,
+            activated_at=now if active else None,
+            enrollment_id=enrollment_id,
+        )
+    )
+
+
 def record_event(conn: Connection, kind: str, kiosk_id: str | None, **detail: Any) -> None:
     """Append one event inside the caller's transaction (it commits or rolls back with the
     change it records)."""

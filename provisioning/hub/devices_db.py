@@ -14,7 +14,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from provisioning.hub.db import Database, certificates, devices, now_utc, record_event, tokens
+from provisioning.hub.db import (
+    Database,
+    certificates,
+    devices,
+    insert_certificate,
+    now_utc,
+    record_event,
+    tokens,
+)
 from provisioning.hub.tokens_db import TokenInvalid
 
 
@@ -90,15 +98,14 @@ class DeviceDB:
                 )
                 if done.rowcount != 1:  # another enrollment took it at the same moment
                     raise DeviceExists
-            conn.execute(
-                certificates.insert().values(
-                    serial=serial,
-                    kiosk_id=kiosk_id,
-                    issued_at=now,
-                    not_after=not_after,
-                    activated_at=now,
-                    enrollment_id=enrollment_id,
-                )
+            insert_certificate(
+                conn,
+                serial=serial,
+                kiosk_id=kiosk_id,
+                now=now,
+                not_after=not_after,
+                enrollment_id=enrollment_id,
+                active=True,
             )
             record_event(
                 conn,
