@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -31,13 +32,16 @@ from provisioning.hub import audit_anchor, est, fleet_routes, rollout_routes, tu
 from provisioning.hub.admin import rollouts_page
 from provisioning.hub.admin import routes as admin_routes
 from provisioning.hub.enroll_limit import DbEnrollLimiter, EnrollLimiter
-from provisioning.hub.errors import ERRORS, HubError
+from provisioning.hub.errors import E_DB_UNAVAILABLE, ERRORS, HubError
 from provisioning.hub.expiry import sweep_interval
 from provisioning.hub.fleet import FleetService
 from provisioning.hub.service import HubService
 from provisioning.hub.tuf_repo import ConfigRepository
 
 log = logging.getLogger("sohoa.hub")
+
+#: Seconds a client waits after a 503 for a database that did not answer (a restart).
+DB_RETRY_AFTER_S = 5
 
 
 def _json_error(code: str, detail: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
@@ -122,6 +126,13 @@ def create_app(
             return _json_error(schemas.E_NOT_FOUND, "no such resource")
         code = next((c for c, v in ERRORS.items() if v[0] == exc.status_code), None)
         return _json_error(code or schemas.E_BAD_REQUEST, str(exc.detail))
+
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def _database(request: Request, exc: sa.exc.DBAPIError) -> JSONResponse:
+        if not (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError)):
+            return await _crash(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return _json_error(E_DB_UNAVAILABLE, headers={"Retry-After": str(DB_RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

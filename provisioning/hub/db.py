@@ -15,6 +15,7 @@ transaction so two requests racing cannot both win.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -248,7 +249,42 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url)
+    ping_after_idle(engine, PING_AFTER_IDLE_S)
+    return engine
+
+
+#: A pooled server connection idle longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_S = 10.0
+
+
+def ping_after_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a pooled connection before use only when it has sat idle ``idle_s`` or more.
+
+    Why not ``pool_pre_ping``: it pings at every checkout, and a heartbeat checks out about
+    four connections, so at 3,300 kiosks a quarter of a PostgreSQL hub's time went to
+    ``SELECT 1`` (``bench/fleet.py``). A busy pool's connections are in use every few
+    milliseconds, so a server restart shows on them at their next statement: SQLAlchemy
+    then invalidates the whole pool, that one request fails (the agent retries at its next
+    heartbeat, an upload resumes), and every later checkout connects afresh. The idle ones
+    (a quiet night, then a restart) are the ones a ping saves; a failed ping invalidates the
+    pool and the checkout retries on a new connection.
+    """
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+
+    @sa.event.listens_for(engine, "checkin")
+    def _stamp(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except dbapi_error as exc:
+            raise sa.exc.InvalidatePoolError(f"stale pooled connection: {exc}") from exc
 
 
 class Database:

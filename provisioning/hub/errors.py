@@ -25,6 +25,11 @@ E_DEVICE_REVOKED_ENROLL = "device_revoked_enroll"
 #: 429 to a renewal beyond ``[certs] max_certs_per_window`` (``Retry-After`` says when).
 E_TOO_MANY_RENEWALS = "too_many_renewals"
 
+#: 503 when the hub's database connection failed under a request (a PostgreSQL restart or
+#: failover): the request did nothing; ``Retry-After`` says when to try again, and the
+#: connection pool has already been renewed (``provisioning.hub.db.ping_after_idle``).
+E_DB_UNAVAILABLE = "database_unavailable"
+
 # code -> (status, English, Vietnamese)
 ERRORS: dict[str, tuple[int, str, str]] = {
     schemas.E_CERT_REQUIRED: (
@@ -147,6 +152,11 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         405,
         "Method not allowed on this resource.",
         "Phương thức không được phép với tài nguyên này.",
+    ),
+    E_DB_UNAVAILABLE: (
+        503,
+        "The hub's database did not answer; nothing was changed. Try again shortly.",
+        "Cơ sở dữ liệu của máy chủ chưa trả lời; chưa có gì thay đổi. Máy sẽ thử lại sau ít giây.",
     ),
     "internal": (
         500,

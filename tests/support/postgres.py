@@ -39,6 +39,24 @@ class PgServer:
     def postmaster_pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split()[0])
 
+    def restart(self) -> None:
+        """Stop the server at once (``immediate``: clients see their connection drop, as in
+        a crash or failover) and start it again with the same options."""
+        pg_ctl = pg_bin("pg_ctl")
+        assert pg_ctl is not None
+        subprocess.run(
+            _as_owner()
+            + [pg_ctl, "-D", str(self.data), "-l", str(self.data.parent / "log")]
+            + ["-m", "immediate", "-w", "restart"],
+            check=True,
+            capture_output=True,
+        )
+
+
+def _as_owner() -> list[str]:
+    """The prefix that runs a server binary as ``postgres`` when we are root."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
 
 @contextlib.contextmanager
 def temporary_postgres(*, fsync: bool = True, max_connections: int = 100) -> Iterator[PgServer]:
@@ -56,7 +74,7 @@ def temporary_postgres(*, fsync: bool = True, max_connections: int = 100) -> Ite
             owner = pwd.getpwnam("postgres")
         except KeyError:
             raise PostgresUnavailable("running as root and there is no postgres user") from None
-        prefix = ["runuser", "-u", "postgres", "--"]
+        prefix = _as_owner()
     root = Path(tempfile.mkdtemp(prefix="sohoa-pg-"))
     if owner is not None:
         os.chown(root, owner.pw_uid, owner.pw_gid)
