@@ -201,6 +201,9 @@ class Kiosk:
     def pedal_down(self) -> None:
         self.session.pedal_down()
 
+    def hold_for_update(self, switching: bool) -> None:
+        self.session.hold_for_update(switching)
+
     def capture(
         self,
         actor: str,

@@ -135,6 +135,7 @@ def start_status_file(kiosk: Kiosk, exports: Any) -> Any:
         return job is not None and job.running
 
     def update_moved(state: dict[str, Any]) -> None:
+        kiosk.hold_for_update(bool(state.get("switching")))
         kiosk.events.publish(
             EventKind.UPDATE,
             step=str(state.get("step") or ""),

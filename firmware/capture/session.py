@@ -78,6 +78,9 @@ class CaptureSession:
         self.capture_source: str = settings.capture_source  # "camera" or "scanner"
         self.prep = FramePreparer(settings)
         self.still = PedalStill(self.prep)
+        #: The agent is switching the software (its update notice covers every screen):
+        #: nothing is captured until it commits or rolls back (:meth:`hold_for_update`).
+        self.updating = False
 
     # -- life cycle ---------------------------------------------------------------------
     def open_camera(self) -> None:
@@ -117,6 +120,20 @@ class CaptureSession:
         previewed), so the live view rests and leaves the CPU to it."""
         return self.documents.capture_lock.locked() or self.still.busy
 
+    # -- the software update -----------------------------------------------------------
+    def hold_for_update(self, switching: bool) -> None:
+        """Refuse captures while the update notice is up. Why: the clerk cannot see the
+        scan screen under the notice, and the service may restart under a capture; a page
+        taken then would be one nobody looked at."""
+        self.updating = switching
+        if switching:
+            self.still.drop()
+
+    def _refuse_while_updating(self) -> None:
+        if self.updating:
+            self.indicators.beep("error")
+            raise updating_now()
+
     # -- the pedal ----------------------------------------------------------------------
     def on_pedal(self, event: Any) -> None:
         """Foot pedal without the UI (``sohoa scan``, tests): everything is done as "pedal"."""
@@ -134,6 +151,8 @@ class CaptureSession:
         and the press that follows uses it; a long press throws it away.
         """
         kind = getattr(event, "value", str(event))
+        if self.updating and kind == "down":
+            return  # no still: the press that follows is refused
         if kind == "down":
             self.pedal_down()
         elif kind == "long_press":
@@ -187,6 +206,7 @@ class CaptureSession:
         """
         if self.camera is None:
             raise no_camera()
+        self._refuse_while_updating()
         docs = self.documents
         with docs.capture_lock:
             if replaces is not None:
@@ -227,6 +247,7 @@ class CaptureSession:
             raise KioskError(
                 "no_scanner", "No scanner is configured.", "Chưa cấu hình máy quét.", status=409
             )
+        self._refuse_while_updating()
         docs = self.documents
         with docs.capture_lock:
             if doc_id is None:
@@ -427,3 +448,13 @@ class CaptureSession:
             self.indicators.beep("error")
             self.indicators.show("attention")
         return CaptureOutcome(self.catalog.get_page(page_id), quality, preview_path, timings)
+
+
+def updating_now() -> KioskError:
+    return KioskError(
+        "updating",
+        "The software is being updated. Wait until the screen says it is done, then "
+        "capture again; nothing was captured.",
+        "Đang cập nhật phần mềm. Chờ màn hình báo xong rồi chụp tiếp; trang này chưa được chụp.",
+        status=409,
+    )

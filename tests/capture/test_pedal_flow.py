@@ -70,12 +70,12 @@ def test_the_still_is_exposed_when_the_pedal_goes_down(kiosk_factory):
     as the foot goes down so the clerk's hold is not added to the wait for the thumbnail."""
     from drivers.gpio import pin_factory
 
-    pedal = GpioPedal(18, long_press_s=1.0, pin_factory=pin_factory("mock"))
+    pedal = GpioPedal(18, long_press_s=5.0, pin_factory=pin_factory("mock"))
     kiosk = kiosk_factory(pedal=pedal)
     cam = _Recording(kiosk.camera)
     pin = pedal.pin
     pin.drive_low()
-    assert wait_for(lambda: len(cam.stills) == 1, 10)  # foot still down
+    assert wait_for(lambda: len(cam.stills) == 1, 10)  # foot still down (long press 5 s off: load)
     assert kiosk.current_doc_id is None and _frames_on_disk(kiosk) == []  # nothing stored
     time.sleep(0.15)
     released = time.monotonic()
@@ -160,5 +160,32 @@ def test_a_camera_failure_at_the_down_is_reported_by_the_press(kiosk_factory):
     kiosk.camera.open()  # like a real device, re-opened after it came back
     kiosk.handle_pedal(PedalEvent.DOWN, "clerk")
     kiosk.handle_pedal(PedalEvent.PRESS, "clerk")  # the camera is back: a page again
+    assert len(kiosk.catalog.pages(kiosk.current_doc_id)) == 1
+    assert kiosk.wait_idle(timeout=120)
+
+
+def test_nothing_is_captured_while_the_update_notice_is_up(kiosk_factory):
+    """While the agent switches the software the screen is covered: the pedal, the capture
+    button and a retake all refuse (saying why), no still is exposed, nothing is stored;
+    scanning resumes when the notice goes."""
+    import pytest
+
+    from drivers.pedal import PedalEvent
+    from firmware.errors import KioskError
+
+    kiosk = kiosk_factory()
+    cam = _Recording(kiosk.camera)
+    kiosk.hold_for_update(True)
+    kiosk.handle_pedal(PedalEvent.DOWN, "clerk")
+    with pytest.raises(KioskError) as refused:
+        kiosk.handle_pedal(PedalEvent.PRESS, "clerk")
+    assert refused.value.code == "updating" and refused.value.status == 409
+    with pytest.raises(KioskError):
+        kiosk.capture("clerk")
+    assert cam.stills == [] and _frames_on_disk(kiosk) == []
+    assert kiosk.catalog.db.execute("SELECT COUNT(*) FROM pages").fetchone()[0] == 0
+    kiosk.hold_for_update(False)
+    kiosk.handle_pedal(PedalEvent.DOWN, "clerk")
+    kiosk.handle_pedal(PedalEvent.PRESS, "clerk")
     assert len(kiosk.catalog.pages(kiosk.current_doc_id)) == 1
     assert kiosk.wait_idle(timeout=120)

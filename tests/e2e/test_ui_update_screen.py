@@ -9,6 +9,9 @@ which turns a change into the screens' ``update`` event."""
 
 from __future__ import annotations
 
+import queue
+from typing import Any
+
 import pytest
 
 from firmware.fleet.link import agent_state_dir, update_state_path
@@ -47,6 +50,13 @@ def test_the_update_notice_covers_the_screen_while_switching_and_goes_on_commit(
         assert page.locator(f"{NOTICE} li[data-step=rollback]").is_hidden()
         box = page.locator(NOTICE).bounding_box()
         assert box is not None and (box["width"], box["height"]) == (1024, 600)  # full screen
+        # a foot on the pedal under the notice captures nothing (the clerk cannot see it)
+        events = live.kiosk.events.subscribe()
+        live.press_pedal()
+        refused = _next_error(events)
+        live.kiosk.events.unsubscribe(events)
+        assert refused["code"] == "updating" and "Đang cập nhật phần mềm" in refused["message_vi"]
+        assert _pages(live) == 1
 
         j = journal.step(j, "trial", attempts=1)
         page.wait_for_selector(f"{NOTICE} li[data-step=trial][data-state=now]")
@@ -63,6 +73,7 @@ def test_the_update_notice_covers_the_screen_while_switching_and_goes_on_commit(
         other.wait_for_selector(NOTICE, state="hidden")
         live.press_pedal()  # scanning resumes where the clerk was
         page.wait_for_function(f"document.querySelectorAll('{THUMBS}').length === 2")
+        assert _pages(live) == 2
 
         # a failed trial: the switch back is shown, then the notice goes
         j = journal.step(j, "switch", version="0.3.0", previous="0.2.0", outcome=None)
@@ -75,3 +86,16 @@ def test_the_update_notice_covers_the_screen_while_switching_and_goes_on_commit(
     finally:
         publisher.stop()
         update_state_path(state_dir).unlink(missing_ok=True)
+
+
+def _next_error(events: queue.Queue[dict[str, Any]]) -> dict[str, Any]:
+    """The next ``error`` event the kiosk published (the pedal's answer)."""
+    while True:
+        event = events.get(timeout=20)
+        if event["kind"] == "error":
+            return event
+
+
+def _pages(live: Any) -> int:
+    """Pages really in the catalog (not what the screen shows)."""
+    return live.kiosk.catalog.db.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
