@@ -298,3 +298,13 @@ def test_an_agent_stopping_during_the_trial_gives_no_verdict_and_the_trial_is_ta
     back = jf.load()
     assert (back.step, back.outcome, back.failed, back.unreported) == ("trial", None, [], [])
     assert layout.current() == "1.1" and back.attempts == 1
+
+
+def test_last_line_quotes_the_crash_shortly():
+    from provisioning.agent.updates.supervisor import LAST_WORDS_CHARS, last_line
+
+    trace = 'Traceback (most recent call last):\n  File "x"\nRuntimeError: boom\n\n  \n'
+    assert last_line(trace) == "RuntimeError: boom"
+    assert last_line("") == ""
+    long = last_line("E" * 1000)
+    assert len(long) == LAST_WORDS_CHARS and long.endswith("…")

@@ -105,7 +105,8 @@ def test_broken_release_rolls_back_is_reported_and_not_retried(releases, tmp_pat
     rc, out = update_cli(cfg, releases[BROKEN])
     assert rc == 1
     assert out["outcome"] == "rolled_back" and out["current"] == BASE
-    assert "broken on purpose" in out["reason"] or "self-test failed" in out["reason"]
+    # the reason quotes the crash (the service's last words), not only "it stopped"
+    assert "its last words: RuntimeError: " in out["reason"] and "broken on purpose" in out["reason"]
     bound = GateConfig().start_timeout_s + GateConfig().selftest_timeout_s
     assert out["gate_s"] < bound
     assert layout.current() == BASE and release_version(layout) == BASE

@@ -51,7 +51,9 @@ def kiosk_selftest(
 
         def crashed() -> str | None:
             if supervisor.restarts() > base or not supervisor.active():
-                return "the service stopped before it answered"
+                words = supervisor.last_words()
+                said = f" (its last words: {words})" if words else ""
+                return f"the service stopped before it answered{said}"
             return None
 
         try:

@@ -38,6 +38,9 @@ class Supervisor(Protocol):
     def active(self) -> bool:
         """The service process is running right now."""
 
+    def last_words(self) -> str:
+        """The last line the service wrote (its crash's last traceback line), or ""."""
+
 
 class SystemdSupervisor:
     """The kiosk's: the restart goes through :class:`SystemdSystem` (the one place that
@@ -59,6 +62,37 @@ class SystemdSupervisor:
 
     def active(self) -> bool:
         return self._query("is-active", "--quiet", self.unit).returncode == 0
+
+    def last_words(self) -> str:
+        """From the unit's journal (the agent's user reads it through the
+        ``systemd-journal`` group); "" when the journal cannot be read."""
+        try:
+            out = subprocess.run(
+                ["journalctl", "-u", self.unit, "-n", "20", "-o", "cat", "--no-pager"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return last_line(out)
+
+
+#: How much of the service's output :meth:`ProcessSupervisor.last_words` reads back.
+LAST_WORDS_BYTES = 8192
+#: The longest last line quoted in a rollback reason (the reason travels to the hub).
+LAST_WORDS_CHARS = 200
+
+
+def last_line(output: str) -> str:
+    """The last non-blank line of a service's output, shortened for a rollback reason: for
+    a crash it is the exception (``RuntimeError: ...``), which says more to IT than "the
+    service stopped"."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    last = lines[-1]
+    return last if len(last) <= LAST_WORDS_CHARS else last[: LAST_WORDS_CHARS - 1] + "…"
 
 
 #: Environment variable marking the processes of one :class:`ProcessSupervisor`.
@@ -142,6 +176,17 @@ class ProcessSupervisor:
     def active(self) -> bool:
         with self._lock:
             return self._proc is not None and self._proc.poll() is None
+
+    def last_words(self) -> str:
+        if self.log_path is None:
+            return ""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - LAST_WORDS_BYTES))
+                tail = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return last_line(tail)
 
     def _reap(self) -> None:
         """Kill every process carrying this supervisor's token (the service's leftovers)."""
