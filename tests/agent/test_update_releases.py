@@ -106,7 +106,9 @@ def test_broken_release_rolls_back_is_reported_and_not_retried(releases, tmp_pat
     assert rc == 1
     assert out["outcome"] == "rolled_back" and out["current"] == BASE
     # the reason quotes the crash (the service's last words), not only "it stopped"
-    assert "its last words: RuntimeError: " in out["reason"] and "broken on purpose" in out["reason"]
+    assert (
+        "its last words: RuntimeError: " in out["reason"] and "broken on purpose" in out["reason"]
+    )
     bound = GateConfig().start_timeout_s + GateConfig().selftest_timeout_s
     assert out["gate_s"] < bound
     assert layout.current() == BASE and release_version(layout) == BASE
