@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from firmware.errors import KioskError
-from firmware.events import EventBus
+from firmware.events import EventBus, EventKind
+from kiosk_ui.picture_urls import FRESH_VERSION, page_picture_url
 
 PER_SESSION = 3
 TOTAL = 12
@@ -119,9 +120,19 @@ class EventStreams:
                     if stream.ended.is_set() or ev.get("kind") == "closing":
                         break
                     last_sent = now
-                    yield f"data: {json.dumps(ev, ensure_ascii=False, default=str)}\n\n"
+                    body = json.dumps(for_screen(ev), ensure_ascii=False, default=str)
+                    yield f"data: {body}\n\n"
             finally:
                 self.bus.unsubscribe(q)
                 self._forget(stream)
 
         return body()
+
+
+def for_screen(ev: dict[str, Any]) -> dict[str, Any]:
+    """An event as the screen reads it: a page event also carries its thumbnail's URL, so
+    the script shows a just-captured page without spelling a URL itself (the URLs have one
+    spelling, :func:`kiosk_ui.picture_urls.page_picture_url`)."""
+    if ev.get("kind") == EventKind.PAGE.value and ev.get("page_id"):
+        return {**ev, "thumb_url": page_picture_url(ev["page_id"], "thumb", FRESH_VERSION)}
+    return ev

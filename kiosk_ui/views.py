@@ -13,7 +13,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from firmware import visibility
 from firmware.errors import KioskError
@@ -28,6 +27,7 @@ from firmware.store.textfold import fold
 from kiosk_ui import labels
 from kiosk_ui.context import Ui
 from kiosk_ui.i18n import Translator
+from kiosk_ui.picture_urls import page_picture_url
 
 DATE_FORMAT = "%d/%m/%Y"
 
@@ -107,14 +107,6 @@ def check_doc_type(ui: Ui, code: str | None) -> str | None:
 
 
 # -- views ---------------------------------------------------------------------------------
-def page_picture_url(page_id: str, kind: str, version: str = "") -> str:
-    """The one spelling of a page picture's URL. The server's HTML and the screen's script
-    both use it: two spellings of the same version (``:`` raw in one, ``%3A`` in the
-    other) made the browser fetch every thumbnail twice."""
-    url = f"/api/v1/pages/{quote(page_id, safe='')}/{kind}.jpg"
-    return f"{url}?v={quote(version, safe='')}" if version else url
-
-
 def page_view(page: dict[str, Any], tr: Translator) -> dict[str, Any]:
     """A page as the screen needs it: state, quality verdict in the user's language."""
     quality = page.get("quality") or {}

@@ -89,3 +89,16 @@ def test_streams_per_session_are_bounded_and_end_at_sign_out(served):
     assert not any(e.get("probe") == 2 for rd in readers for e in rd.events)
     assert ui.streams.open_count() == 0
     c.close()
+
+
+def test_a_page_event_reaches_the_screen_with_its_thumbnail_url():
+    """The script shows a just-captured page from its event with the URL the server spells
+    (it used to build ``?v=new`` itself: a second spelling of the same URL)."""
+    from kiosk_ui.picture_urls import page_picture_url
+    from kiosk_ui.streams import for_screen
+
+    ev = {"kind": "page", "page_id": "P2026:1", "doc_id": "D1", "state": "captured"}
+    shown = for_screen(ev)
+    assert shown["thumb_url"] == page_picture_url("P2026:1", "thumb", "new")
+    assert shown["thumb_url"] == "/api/v1/pages/P2026%3A1/thumb.jpg?v=new"
+    assert for_screen({"kind": "document", "doc_id": "D1"}) == {"kind": "document", "doc_id": "D1"}

@@ -91,9 +91,8 @@ export class Pages {
   showNew(ev) {
     if ($(`.thumb[data-page="${ev.page_id}"]`, this.list)) return;
     const ok = Boolean(ev.quality && ev.quality.ok);
-    // Not versioned yet: the list's refresh brings the page with its server-made URLs.
-    const thumb_url = `/api/v1/pages/${encodeURIComponent(ev.page_id)}/thumb.jpg?v=new`;
-    const li = thumbHtml({ id: ev.page_id, seq: ev.seq, state: ev.state, ok, version: "new", thumb_url });
+    // The event's URL (the server spells it); the list's refresh brings the page's own.
+    const li = thumbHtml({ id: ev.page_id, seq: ev.seq, state: ev.state, ok, version: "new", thumb_url: ev.thumb_url });
     li.classList.add("fresh");
     this.list.append(li);
     li.scrollIntoView({ block: "nearest" });  // the newest page is always in sight
