@@ -38,6 +38,10 @@ class Supervisor(Protocol):
     def active(self) -> bool:
         """The service process is running right now."""
 
+    def stop(self) -> None:
+        """Stop supervising: a service this supervisor runs itself ends with it (the
+        in-process one); one the system supervises (systemd's unit) goes on running."""
+
 
 class SystemdSupervisor:
     """The kiosk's: the restart goes through :class:`SystemdSystem` (the one place that
@@ -59,6 +63,9 @@ class SystemdSupervisor:
 
     def active(self) -> bool:
         return self._query("is-active", "--quiet", self.unit).returncode == 0
+
+    def stop(self) -> None:
+        """Nothing to end: systemd, not the agent, runs the kiosk's unit (``Restart=always``)."""
 
 
 #: Environment variable marking the processes of one :class:`ProcessSupervisor`.
