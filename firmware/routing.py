@@ -70,7 +70,7 @@ def parse_level(value: str | None) -> Level:
     )
 
 
-def check_may_digitize(level: Level | str) -> Level:
+def check_may_digitize(level: Level | str | None) -> Level:
     lvl = parse_level(level) if not isinstance(level, Level) else level
     if lvl == Level.TUYET_MAT:
         raise RoutingError(
@@ -85,7 +85,7 @@ def check_may_digitize(level: Level | str) -> Level:
     return lvl
 
 
-def is_confidential(level: Level | str) -> bool:
+def is_confidential(level: Level | str | None) -> bool:
     return parse_level(level) in CONFIDENTIAL
 
 

@@ -15,9 +15,13 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from firmware.config import Settings
 from firmware.doctor import check_camera, check_disk
+
+if TYPE_CHECKING:  # numpy is imported where the page is drawn, not at start-up
+    import numpy as np
 
 SAMPLE_WORDS = ("SOHOA", "2026")
 
@@ -74,7 +78,7 @@ def check_capture(s: Settings) -> SelfCheck:
     )
 
 
-def sample_page() -> object:
+def sample_page() -> np.ndarray:
     """A small page with known words, drawn here (no test data shipped in the release)."""
     import numpy as np
     from PIL import Image, ImageDraw, ImageFont
@@ -101,7 +105,7 @@ def check_ocr(s: Settings) -> SelfCheck:
             "ocr", False, f"OCR does not start: {exc}", "Nhận dạng chữ không khởi động được"
         )
     try:
-        result = engine.recognize(sample_page(), dpi=300)  # type: ignore[arg-type]
+        result = engine.recognize(sample_page(), dpi=300)
     finally:
         engine.close()
     text = " ".join(w.text for w in result.words).upper()

@@ -44,7 +44,7 @@ def number(value: float, lang: str = "vi", digits: int = 1) -> str:
     """71.94 -> "71,9" (vi) or "71.9" (en); thousands grouped by "." (vi) or "," (en)."""
     text = f"{value:,.{digits}f}"
     if lang == "vi":
-        text = text.translate(str.maketrans({",": ".", ".": ","}))
+        text = text.translate(str.maketrans(",.", ".,"))
     return text
 
 

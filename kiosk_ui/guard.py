@@ -187,7 +187,8 @@ class FrontDoor:
                 return b"".join(chunks), None
 
     async def _audit(self, scope: Scope, headers: Headers, status: int, code: str) -> None:
-        if self.rejections is None:
+        rejections = self.rejections
+        if rejections is None:
             return
         client = scope.get("client") or ("", 0)
         details = {
@@ -200,7 +201,7 @@ class FrontDoor:
             "client": client[0],
         }
         try:
-            await anyio.to_thread.run_sync(lambda: self.rejections.record(**details))
+            await anyio.to_thread.run_sync(lambda: rejections.record(**details))
         except Exception:  # the audit must never turn a refusal into a 500
             pass
 

@@ -87,7 +87,11 @@ def catalog(lang: str) -> dict[str, str]:
         return {}
     with path.open("rb") as fh:
         cat = read_po(fh, locale=lang)
-    return {m.id: m.string for m in cat if m.id and isinstance(m.id, str) and m.string}
+    return {
+        m.id: m.string
+        for m in cat
+        if m.id and isinstance(m.id, str) and m.string and isinstance(m.string, str)
+    }
 
 
 class Translator:

@@ -76,7 +76,9 @@ def thumbnail(ui: Ui, page: dict[str, Any]) -> bytes:
         return unreadable_picture(THUMB_WIDTH)
     h, w = img.shape[:2]
     if w > THUMB_WIDTH:
-        img = cv2.resize(img, (THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), cv2.INTER_AREA)
+        img = cv2.resize(
+            img, (THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), interpolation=cv2.INTER_AREA
+        )
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 70])
     data = buf.tobytes() if ok else b""
     if len(ui.thumbs) > 500:

@@ -513,8 +513,8 @@ def _page_content(page: pikepdf.Page) -> tuple[list[bytes], str]:
     lines: list[str] = []
     current: list[str] | None = None
     xobjects = page.obj.Resources.get("/XObject", Dictionary())
-    for operands, operator in pikepdf.parse_content_stream(page):
-        op = str(operator)
+    for instruction in pikepdf.parse_content_stream(page):
+        operands, op = instruction.operands, str(instruction.operator)
         if op == "Do":
             xobj = xobjects.get(str(operands[0]))
             if xobj is not None and xobj.get("/Subtype") == Name.Image:

@@ -14,6 +14,7 @@ documents is reported for that document only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -293,7 +294,7 @@ def validate_pdf(path: Path | str, trust_roots: list[Any]) -> list[ValidationRep
                 )
             for sig in sigs:
                 vc = ValidationContext(trust_roots=roots, allow_fetching=False)
-                status = _outside_event_loop(lambda s=sig, c=vc: validate_pdf_signature(s, c))
+                status = _outside_event_loop(functools.partial(validate_pdf_signature, sig, vc))
                 reports.append(
                     ValidationReport(
                         field_name=sig.field_name,

@@ -172,7 +172,7 @@ class CoverSheet:
         if unknown:
             raise TypeError(f"unknown cover sheet fields {sorted(unknown)}")
         text = {k: _clean(v) for k, v in values.items() if k != "sequence" and v is not None}
-        model_in = {
+        model_in: dict[str, Any] = {
             k: text.get(k, "")
             for k in ("record_code", "doc_type", "number", "symbol", "issuer", "subject")
         }
@@ -366,7 +366,11 @@ def fit(sheet: Sheet, max_bytes: int = MAX_PAYLOAD_BYTES) -> Sheet:
             text = getattr(current, attr)
             if len(text) <= 12:
                 break
-            current = replace(current, **{attr: shorten(text, len(text) - 8)})
+            short = shorten(text, len(text) - 8)
+            if attr == "subject":
+                current = replace(current, subject=short)
+            else:
+                current = replace(current, issuer=short)
     size = len(encode(current).encode("utf-8"))
     if size > max_bytes:
         raise PayloadError(

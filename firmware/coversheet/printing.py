@@ -190,7 +190,8 @@ def _page(c: Canvas, sheet: Sheet, page: int, total: int) -> PrintedSheet:
     y -= size + 10 * mm
     if isinstance(sheet, CoverSheet):
         y = _draw_rows(c, _rows(sheet), y)
-        if short.subject != sheet.subject:
+        # fit() gives back a sheet of the kind it was given
+        if isinstance(short, CoverSheet) and short.subject != sheet.subject:
             y = _paragraph(
                 c,
                 "Mã QR mang trích yếu rút gọn; hãy kiểm tra lại khi duyệt. / "
@@ -239,7 +240,14 @@ def render_pdf(sheets: Sequence[Sheet], out: Path | str) -> list[PrintedSheet]:
         raise ValueError("no sheets to print")
     _fonts()
     buf = io.BytesIO()
-    c = Canvas(buf, pagesize=A4, invariant=1, pageCompression=1, initialFontName=FONT_REGULAR)
+    c = Canvas(
+        buf,
+        pagesize=A4,
+        invariant=1,
+        pageCompression=1,
+        # types-reportlab types it as a float (a stub bug: it is the font's name)
+        initialFontName=FONT_REGULAR,  # type: ignore[arg-type, unused-ignore]
+    )
     c.setTitle("Sohoa — tờ bìa / cover sheets")
     c.setAuthor("Sohoa")
     c.setCreator("sohoa coversheet")

@@ -189,19 +189,21 @@ def _pump(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env
         )
         assert proc.stdin is not None and proc.stdout is not None
-        _widen_pipes(proc.stdin, proc.stdout)
+        stdin = proc.stdin
+        _widen_pipes(stdin, proc.stdout)
         feed_error: list[BaseException] = []
 
         def feed() -> None:
             try:
-                produce(proc.stdin)  # type: ignore[arg-type]
+                # typeshed gives a pipe as IO[bytes]; the producers take BinaryIO (the same file)
+                produce(stdin)  # type: ignore[arg-type]
             except BrokenPipeError:
                 pass  # openssl stopped reading: its exit status tells why
             except BaseException as exc:
                 feed_error.append(exc)
             finally:
                 with contextlib.suppress(OSError):
-                    proc.stdin.close()  # type: ignore[union-attr]
+                    stdin.close()
 
         t = threading.Thread(target=feed, name="cms-feed", daemon=True)
         t.start()

@@ -128,7 +128,8 @@ def result(status: Status, **kw: Any) -> Preflight:
     """A :class:`Preflight` of ``status`` with its messages (``fmt`` fills them in; an
     unauthorized device's ``reason`` has its own words when :data:`MESSAGES` has them)."""
     fmt = kw.pop("fmt", {})
-    key = kw.get("reason") if kw.get("reason") in MESSAGES else status
+    reason = kw.get("reason")
+    key = reason if isinstance(reason, str) and reason in MESSAGES else status
     en, vi = MESSAGES[key]
     return Preflight(status, en.format(**fmt), vi.format(**fmt), **kw)
 

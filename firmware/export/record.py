@@ -36,7 +36,7 @@ def record_export(
     for doc in docs:
         if doc["id"] not in written:
             continue
-        record = {
+        record: dict[str, Any] = {
             "export_id": export_id,
             "directory": directory,
             "operator": actor,

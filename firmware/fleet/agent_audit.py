@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("sohoa.fleet_audit")
 
 SEQ_KEY = "agent_seq"
+AT_KEY = "agent_at"  # when the agent wrote the record
 TAKEN_KEY = "agent_audit_taken"  # in the kiosk status file
+#: Keywords of ``Catalog.audit`` besides its details: a record's details cannot carry them.
+_RESERVED = frozenset({"actor", "action", "doc_id", "page_id", AT_KEY})
 
 
 def audit_dir(state_dir: Path) -> Path:
@@ -124,25 +127,29 @@ class AuditTakeOver:
             try:
                 rec = json.loads(path.read_text(encoding="utf-8"))
                 details = dict(rec["details"])
-                args = (
-                    str(rec["actor"]),
-                    str(rec["action"]),
-                    rec.get("doc_id"),
-                    rec.get("page_id"),
-                )
+                actor, action = str(rec["actor"]), str(rec["action"])
+                doc_id, page_id = rec.get("doc_id"), rec.get("page_id")
+                # names the agent's ``audit()`` cannot have put there (its own parameters) or
+                # that the take-over adds: such a file was not written by it
+                clash = sorted(details.keys() & _RESERVED)
+                if clash:
+                    raise ValueError(f"details use reserved names {clash}")
             except (ValueError, KeyError, TypeError) as exc:
+                mark: dict[str, Any] = {SEQ_KEY: seq}
                 self.catalog.audit(
                     "agent",
                     "agent.audit_malformed",
                     file=path.name,
                     problem=str(exc)[:200],
-                    **{SEQ_KEY: seq},
+                    **mark,
                 )
             except OSError as exc:  # unreadable (modes): stop here, try again next round
                 log.warning("agent audit record %s unreadable: %s", path, exc)
                 break
             else:
                 details.pop(SEQ_KEY, None)
-                self.catalog.audit(*args, **details, agent_at=rec.get("at"), **{SEQ_KEY: seq})
+                details[AT_KEY] = rec.get("at")
+                details[SEQ_KEY] = seq
+                self.catalog.audit(actor, action, doc_id, page_id, **details)
             self.taken = seq
         return {TAKEN_KEY: self.taken}

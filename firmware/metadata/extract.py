@@ -32,7 +32,7 @@ from rapidfuzz import fuzz
 from firmware.metadata.bodies import canonical_symbol, known_codes, snap_issuer
 from firmware.metadata.headers import fix_breaks, restore_line
 from firmware.metadata.numbering import NumberSymbol, parse_number_symbol
-from firmware.metadata.types import LETTER_CODE, TypeRegistry, registry
+from firmware.metadata.types import LETTER_CODE, DocumentType, TypeRegistry, registry
 from firmware.metadata.wordlist import restorer
 from firmware.store.textfold import fold, nfc
 
@@ -533,18 +533,19 @@ def _subject_run(first: Segment, pool: Sequence[Segment], width: float) -> list[
 
 def _type_heading(
     top: list[Segment], width: float, after: float, types: TypeRegistry
-) -> tuple[Any, float, Segment | None]:
-    best: tuple[Any, float, Segment | None] = (None, 0.0, None)
+) -> tuple[DocumentType, float, Segment] | None:
+    """The type whose name the best centred heading reads, its score and that heading."""
+    best: tuple[DocumentType, float, Segment] | None = None
     for seg in top:
         if seg.top < after or abs(seg.cx - width / 2) > 0.15 * width:
             continue
         text = " ".join(seg.folded.replace(":", " ").split())
         for t in types.types:
             score = float(fuzz.ratio(fold(t.name), text))
-            if score > best[1]:
+            if score > (best[1] if best is not None else 0.0):
                 best = (t, score, seg)
-    if best[1] < TYPE_MIN:
-        return None, 0.0, None
+    if best is None or best[1] < TYPE_MIN:
+        return None
     return best
 
 
@@ -600,7 +601,6 @@ def extract_fields(
     subject_conf = 0.0
     type_code: str | None = None
     type_conf = 0.0
-    heading_seg: Segment | None = None
     code_type = types.code(parsed.type_code) if parsed is not None else None
     if letter_seg is not None:
         pool = [s for s in top if s.cx < 0.5 * width]
@@ -611,8 +611,9 @@ def extract_fields(
         type_code = LETTER_CODE
         type_conf = 0.9 * letter_seg.conf + (0.1 if code_type and code_type.code == "CV" else 0)
     else:
-        heading, score, heading_seg = _type_heading(top, width, after, types)
-        if heading is not None:
+        found = _type_heading(top, width, after, types)
+        if found is not None:
+            heading, score, heading_seg = found
             type_code = heading.code
             agree = code_type is not None and code_type.code == heading.code
             type_conf = (score / 100.0) * heading_seg.conf * (1.0 if agree else 0.85)

@@ -50,12 +50,14 @@ def split_joined(token: str) -> list[str]:
     best: list[list[int] | None] = [None] * (n + 1)
     best[0] = []
     for i in range(n):
-        if best[i] is None:
+        here = best[i]
+        if here is None:
             continue
         for j in range(i + 2, min(n, i + 7) + 1):
             if low[i:j] in _syllable_folds():
-                cand = [*best[i], j]  # type: ignore[misc]
-                if best[j] is None or len(cand) < len(best[j]):  # type: ignore[arg-type]
+                cand = [*here, j]
+                there = best[j]
+                if there is None or len(cand) < len(there):
                     best[j] = cand
     cuts = best[n]
     if not cuts or len(cuts) < 2:

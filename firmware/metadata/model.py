@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from firmware.metadata.numbering import (
     format_number_symbol,
@@ -446,7 +446,7 @@ class MetadataError(ValueError):
         return str(self)
 
 
-def _issue(err: dict[str, Any]) -> FieldIssue:
+def _issue(err: ErrorDetails) -> FieldIssue:
     loc = [str(x) for x in err.get("loc", ()) if not isinstance(x, int)]
     ctx = err.get("ctx") or {}
     name = ctx.get("field") or (loc[0] if loc else "metadata")

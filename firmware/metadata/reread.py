@@ -10,6 +10,7 @@ date and title stand; only lines with no word in common with the page pass are a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -20,7 +21,7 @@ HEADER_BAND = 0.30
 SCALE = 1.5
 
 
-def _overlaps(box: tuple[float, float, float, float], boxes: list[tuple[float, ...]]) -> bool:
+def _overlaps(box: tuple[float, float, float, float], boxes: Sequence[tuple[float, ...]]) -> bool:
     x1, y1, x2, y2 = box
     area = max(1.0, (x2 - x1) * (y2 - y1))
     for b in boxes:

@@ -147,7 +147,7 @@ def scanned_page_quad(small: np.ndarray, reduce: int, size: tuple[int, int]) -> 
     """The page on a scanner's image: the whole image, unless a page clearly smaller than
     the glass lies on it (then crop to that page)."""
     w, h = size
-    whole = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
+    whole = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
     det = detect_page(small)
     if det.quad is None or det.cut_off or det.source == "frame":
         return whole
@@ -280,7 +280,7 @@ def process_page(
     page_quad = an.quad
     if page_quad is None:
         w, h = size
-        page_quad = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
+        page_quad = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
     elif quad is None and an.source not in ("frame", "scanner"):
         r = 3.0 * reduce
         page_quad, _ = refine_quad(full, page_quad, r)

@@ -157,7 +157,7 @@ def quad_touches_border(quad: np.ndarray, size: tuple[int, int]) -> bool:
 
 def _profile_gray(samples: np.ndarray) -> np.ndarray:
     if samples.ndim == 3:
-        return samples @ np.float32([0.114, 0.587, 0.299])
+        return samples @ np.array([0.114, 0.587, 0.299], np.float32)
     return samples
 
 
@@ -172,8 +172,7 @@ class SideFit:
 def _fit_line(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Robust line through ``pts``: (point, direction, inlier mask) after trimming."""
     keep = np.ones(len(pts), bool)
-    p0 = d = None
-    for _ in range(3):
+    for _ in range(3):  # runs at least once: p0 and d are always set
         vx, vy, x0, y0 = cv2.fitLine(
             pts[keep].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01
         ).ravel()
@@ -451,6 +450,6 @@ def detect_page(img: np.ndarray) -> Detection:
     if best is not None:
         return best[1]
     if _frame_is_page(work):
-        q = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
+        q = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
         return Detection(q, "frame", 0.0, True)
     return Detection(None, "none", 0.0, False)

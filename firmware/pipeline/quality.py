@@ -103,8 +103,8 @@ def measure_sharpness(flat_gray: np.ndarray) -> float:
     ink = g < paper - 0.5 * contrast
     if ink.sum() < MIN_EDGE_PIXELS:
         return -1.0
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)  # exact: a power of two
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
     mag = cv2.magnitude(gx, gy)
     near_ink = cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     edge = near_ink & (mag > 0.1 * contrast)
@@ -149,7 +149,7 @@ def measure_glare(raw: np.ndarray, background: np.ndarray) -> float:
     paper level; a brightly lit but evenly exposed sheet may clip too, but it follows the
     smooth light, so it is not called glare.
     """
-    blown = (_min_channel(_inner(raw, 0.03)) >= GLARE_LEVEL).astype(np.uint8)
+    blown: np.ndarray = (_min_channel(_inner(raw, 0.03)) >= GLARE_LEVEL).astype(np.uint8)
     blown = cv2.morphologyEx(blown, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     if not blown.any():
         return 0.0
@@ -162,9 +162,9 @@ def measure_glare(raw: np.ndarray, background: np.ndarray) -> float:
     light = cv2.resize(
         _smooth_light(coarse), (bg.shape[1], bg.shape[0]), interpolation=cv2.INTER_LINEAR
     )
-    bump = ((bg - light) > GLARE_BUMP).astype(np.uint8)
+    bump: np.ndarray = ((bg - light) > GLARE_BUMP).astype(np.uint8)
     bump = cv2.resize(bump, (blown.shape[1], blown.shape[0]), interpolation=cv2.INTER_NEAREST)
-    return float(cv2.countNonZero(blown & bump)) / blown.size
+    return float(cv2.countNonZero(cv2.bitwise_and(blown, bump))) / blown.size
 
 
 def measure_ink(flat_gray: np.ndarray) -> float:

@@ -59,7 +59,7 @@ def page_homography(quad: np.ndarray, size: tuple[int, int], rotate_deg: float =
     screen for positive values (the convention of ``cv2.getRotationMatrix2D``).
     """
     w, h = size
-    dst = np.float32([[0, 0], [w, 0], [w, h], [0, h]]) - 0.5
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32) - 0.5
     hmat = cv2.getPerspectiveTransform(np.asarray(quad, np.float32), dst)
     if rotate_deg:
         rot = np.eye(3)

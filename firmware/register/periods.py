@@ -31,6 +31,8 @@ def parse_periods(spec: str) -> list[tuple[dt.date | None, dt.date | None]]:
         part = raw.strip()
         if not part:
             continue
+        lo: dt.date | None
+        hi: dt.date | None
         m = re.fullmatch(r"(\d{4})\s*-\s*(\d{4})", part)
         if m:
             lo, hi = period_bound(m.group(1), False), period_bound(m.group(2), True)

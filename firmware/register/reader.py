@@ -160,7 +160,8 @@ def _xlsx_table(path: Path) -> Table:
             "Không đọc được tệp Excel (tệp hỏng hoặc không phải .xlsx).",
         ) from None
     ws = wb.worksheets[0]
-    total = ws.max_row if isinstance(ws.max_row, int) else None
+    # a read-only sheet's size is None when its file declares none (the stubs say int)
+    total: int | None = ws.max_row if isinstance(ws.max_row, int) else None
     if isinstance(ws.max_column, int) and ws.max_column > MAX_COLUMNS:
         # A declared A1:XFD1048576 would pad every row to 16384 cells: read what is there.
         ws.reset_dimensions()

@@ -65,6 +65,7 @@ def cell_text(value: Any) -> str:
 
 def register_date(value: Any, what_vi: str, what_en: str) -> dt.date | None:
     """A date cell (Excel date, dd/mm/yyyy, d/m/yyyy, yyyy-mm-dd) or None when empty."""
+    d: dt.date | None
     if isinstance(value, dt.datetime):
         d = value.date()
     elif isinstance(value, dt.date):
@@ -76,9 +77,8 @@ def register_date(value: Any, what_vi: str, what_en: str) -> dt.date | None:
         try:
             d = parse_date(text)
         except PydanticCustomError as exc:
-            raise RowError(
-                f"{what_en}: {exc.message()}", f"{what_vi}: {exc.context['vi']}"
-            ) from None
+            vi = (exc.context or {}).get("vi", exc.message())
+            raise RowError(f"{what_en}: {exc.message()}", f"{what_vi}: {vi}") from None
         if d is None:
             return None
     if d > dt.date.today():

@@ -61,16 +61,25 @@ def test_a_damaged_record_is_noted_and_the_next_ones_still_taken(make_settings, 
     log = AgentAuditLog(state)
     log.audit("agent", "command.started", id="c2", kind="reboot")
     (audit_dir(state) / "000000000002.json").write_text("{not json")
-    log = AgentAuditLog(state)  # numbering continues after the damaged file
+    # details named like the audit call's own keywords, which the agent's ``audit()`` cannot
+    # write (the take-over used to stop at such a file with a TypeError, every round)
+    for seq, details in ((3, {"doc_id": "d1"}), (4, {"agent_at": "then"})):
+        record = {"seq": seq, "at": "now", "actor": "agent", "action": "command.done"}
+        record |= {"doc_id": None, "page_id": None, "details": details}
+        (audit_dir(state) / f"{seq:012d}.json").write_text(json.dumps(record))
+    log = AgentAuditLog(state)  # numbering continues after the damaged files
     log.audit("agent", "command.done", id="c2", kind="reboot")
     catalog = Catalog(paths.catalog)
     try:
-        assert AuditTakeOver(catalog, state)() == {TAKEN_KEY: 3}
+        assert AuditTakeOver(catalog, state)() == {TAKEN_KEY: 5}
         assert _agent_actions(catalog) == [
             ("command.started", 1),
             ("agent.audit_malformed", 2),
-            ("command.done", 3),
+            ("agent.audit_malformed", 3),
+            ("agent.audit_malformed", 4),
+            ("command.done", 5),
         ]
+        assert catalog.verify_audit().ok
     finally:
         catalog.close()
 

@@ -41,6 +41,10 @@ class Supervisor(Protocol):
     def last_words(self) -> str:
         """The last line the service wrote (its crash's last traceback line), or ""."""
 
+    def stop(self) -> None:
+        """Stop supervising: a service this supervisor runs itself ends with it (the
+        in-process one); one the system supervises (systemd's unit) goes on running."""
+
 
 class SystemdSupervisor:
     """The kiosk's: the restart goes through :class:`SystemdSystem` (the one place that
@@ -62,6 +66,9 @@ class SystemdSupervisor:
 
     def active(self) -> bool:
         return self._query("is-active", "--quiet", self.unit).returncode == 0
+
+    def stop(self) -> None:
+        """Nothing to end: systemd, not the agent, runs the kiosk's unit (``Restart=always``)."""
 
     def last_words(self) -> str:
         """From the unit's journal (the agent's user reads it through the
