@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,27 +39,17 @@ class ObjectStore(Protocol):
 
 
 class LocalStore:
-    """A directory tree; ``quota_bytes`` caps what it will hold."""
+    """A directory tree. The quota is not kept here: ``[storage] quota_bytes`` is checked
+    once, when an upload is created, against the hub database (stored objects plus what
+    open uploads may still bring, ``provisioning.hub.service.HubService.check_room``), which every replica
+    shares; a count kept by each process drifted apart between replicas."""
 
-    def __init__(self, root: Path, quota_bytes: int | None = None):
+    def __init__(self, root: Path):
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        self.quota_bytes = quota_bytes
-        self._lock = threading.Lock()
-        self._used: int | None = None
 
     def _path(self, key: str) -> Path:
         return self.root / key
-
-    def used_bytes(self) -> int:
-        with self._lock:
-            if self._used is None:
-                self._used = sum(
-                    p.stat().st_size
-                    for p in self.root.rglob("*")
-                    if p.is_file() and not p.name.startswith(TMP_PREFIX)
-                )
-            return self._used
 
     def has(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -73,17 +62,12 @@ class LocalStore:
         if dst.is_file() and dst.stat().st_size == size:
             src.unlink(missing_ok=True)
             return
-        if self.quota_bytes is not None and self.used_bytes() + size > self.quota_bytes:
-            raise StorageFull(f"quota of {self.quota_bytes} bytes reached")
         try:
             self._move_in(src, dst)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
             raise
-        with self._lock:
-            if self._used is not None:
-                self._used += size
 
     def _move_in(self, src: Path, dst: Path) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -187,4 +171,4 @@ def open_store(settings: Any) -> ObjectStore:
         return S3Store(
             s3.bucket, s3.endpoint_url, s3.access_key, s3.secret_key, s3.region, s3.create_bucket
         )
-    return LocalStore(settings.objects_dir, cfg.quota_bytes)
+    return LocalStore(settings.objects_dir)
