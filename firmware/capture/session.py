@@ -151,8 +151,6 @@ class CaptureSession:
         and the press that follows uses it; a long press throws it away.
         """
         kind = getattr(event, "value", str(event))
-        if self.updating and kind == "down":
-            return  # no still: the press that follows is refused
         if kind == "down":
             self.pedal_down()
         elif kind == "long_press":
@@ -167,8 +165,9 @@ class CaptureSession:
                 self.capture(actor, early=self.still.take())
 
     def pedal_down(self) -> None:
-        """Expose the camera's still now, and start its sheet check and preview."""
-        if self.capture_source != "camera" or self.camera is None:
+        """Expose the camera's still now, and start its sheet check and preview (none
+        while the update notice is up: the press that follows is refused)."""
+        if self.updating or self.capture_source != "camera" or self.camera is None:
             return
         self.still.expose(self.camera)
 
