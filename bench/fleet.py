@@ -64,6 +64,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -88,6 +89,8 @@ from provisioning.fleet_schemas import (  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 BUDGET_MS = 200.0
+SLOW_MS = 100.0  # in-hub heartbeats this slow are listed by the second they started in
+STALL_MS = 30.0  # a hub thread woken this late is reported as a stall of the interpreter
 CONFIGS = ("sqlite", "pg")
 
 
@@ -102,14 +105,42 @@ def serve_timed(hub_dir: str, port: int, out: str) -> None:
     hub recorded (from the request reaching the app to the last byte of the answer, with
     its monotonic start): what the hub itself costs, apart from queueing in the clients of
     this crowded machine."""
+    import gc
     import signal
 
     import uvicorn
 
+    from provisioning.hub import fleet_routes
+    from provisioning.hub.auth import authenticate
     from provisioning.hub.config import load_hub_settings
-    from provisioning.hub.server import uvicorn_config
+    from provisioning.hub.server import tune_collector, uvicorn_config
 
     times: list[tuple[float, float]] = []
+    pauses: list[tuple[float, float, int, int]] = []  # (start, seconds, generation, freed)
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.monotonic()
+        else:
+            took = time.monotonic() - gc_started[0]
+            pauses.append((gc_started[0], took, info["generation"], info["collected"]))
+
+    gc.callbacks.append(on_gc)
+
+    # A thread that wakes every 5 ms needs the interpreter lock to note the time: a wake-up
+    # much later than asked means some thread held the lock (or the process got no CPU).
+    stalls: list[tuple[float, float]] = []  # (start, seconds) of wake-ups >= STALL_MS late
+
+    def watch_stalls() -> None:
+        while True:
+            t0 = time.monotonic()
+            time.sleep(0.005)
+            late = time.monotonic() - t0 - 0.005
+            if late * 1000 >= STALL_MS:
+                stalls.append((t0, late))
+
+    threading.Thread(target=watch_stalls, name="bench-stall-watch", daemon=True).start()
     config, service = uvicorn_config(
         load_hub_settings(hub_dir, host="127.0.0.1", port=port),
         log_level="warning",
@@ -126,19 +157,102 @@ def serve_timed(hub_dir: str, port: int, out: str) -> None:
         finally:
             times.append((t0, time.monotonic() - t0))
 
+    # The worker thread's share: FleetService.heartbeat (validate, record, answer) and, in it,
+    # the database write; a stall in the event loop shows in neither.
+    # (start, seconds of FleetService.heartbeat, of its DB write, of authenticate before it)
+    work: list[tuple[float, float, float, float]] = []
+    fleet = inner.state.fleet  # type: ignore[attr-defined]
+    service_heartbeat, db_record = fleet.heartbeat, fleet.db.record_heartbeat
+    took = threading.local()
+
+    def noting(fn, field: str):  # type: ignore[no-untyped-def]
+        """``fn``, its last call's seconds kept in ``took.<field>`` of the calling thread."""
+
+        def timed_call(*a, **kw):  # type: ignore[no-untyped-def]
+            t0 = time.monotonic()
+            try:
+                return fn(*a, **kw)
+            finally:
+                setattr(took, field, time.monotonic() - t0)
+
+        return timed_call
+
+    def heartbeat_timed(*a, **kw):  # type: ignore[no-untyped-def]
+        t0, took.db = time.monotonic(), 0.0
+        try:
+            return service_heartbeat(*a, **kw)
+        finally:
+            work.append((t0, time.monotonic() - t0, took.db, getattr(took, "auth", 0.0)))
+
+    fleet.heartbeat, fleet.db.record_heartbeat = heartbeat_timed, noting(db_record, "db")
+    fleet_routes.authenticate = noting(authenticate, "auth")  # looked up when the route runs
+
+    # Connections the hub accepted (a kept-alive fleet opens none once every agent is in).
+    accepted: list[float] = []
+    protocol = config.http
+
+    class CountingProtocol(protocol):  # type: ignore[misc, valid-type]
+        def connection_made(self, transport):  # type: ignore[no-untyped-def]
+            accepted.append(time.monotonic())
+            super().connection_made(transport)
+
+    config.http = CountingProtocol
     config.app = timed
+    config.load()
+    tune_collector()  # as sohoa hub run does
     server = uvicorn.Server(config)
 
+    dumped = [False]
+
     def dump(*_: object) -> None:
-        Path(out).write_text(json.dumps(times))
+        Path(out).write_text(
+            json.dumps(
+                {"times": times, "gc": pauses, "work": work, "stalls": stalls, "accepted": accepted}
+            )
+        )
+        dumped[0] = True
         server.should_exit = True
 
     signal.signal(signal.SIGTERM, dump)
+
     try:
         server.run()
     finally:
-        Path(out).write_text(json.dumps(times))
+        if not dumped[0]:
+            Path(out).write_text(
+                json.dumps(
+                    {
+                        "times": times,
+                        "gc": pauses,
+                        "work": work,
+                        "stalls": stalls,
+                        "accepted": accepted,
+                    }
+                )
+            )
         service.close()
+
+
+def probe_fsync(directory: str, out: str) -> None:
+    """The disk's own latency beside the hub: every 0.2 s, append 4 KB to a file in the hub's
+    directory and fsync it, recording (monotonic start, seconds). A commit of the hub's
+    database waits for the same disk, so a slow fsync here is a floor under its tail."""
+    import signal
+
+    samples: list[tuple[float, float]] = []
+    running = [True]
+    signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
+    fd = os.open(Path(directory) / "fsync-probe", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while running[0]:
+            t0 = time.monotonic()
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+            samples.append((t0, time.monotonic() - t0))
+            time.sleep(0.2)
+    finally:
+        os.close(fd)
+        Path(out).write_text(json.dumps(samples))
 
 
 # --- the simulated fleet ---------------------------------------------------------------------
@@ -372,6 +486,12 @@ class Result:
     db_size: int
     week_rows: int
     load: tuple[float, float, float]
+    slow: list[tuple[int, float]]  # (second of the window, seconds) of in-hub times >= SLOW_MS
+    collections: list[tuple[float, float, int, int]]  # (second, seconds, generation, freed)
+    fsyncs: list[float]  # the disk probe's fsync times in the window, sorted
+    work: list[tuple[int, float, float, float]]  # (second, service, DB write, authenticate)
+    stalls: list[tuple[float, float]]  # (second, seconds) the hub's threads could not run
+    accepted: int  # connections the hubs accepted in the window
 
 
 def start_hub(hub_dir: Path, port: int, timings: Path, env: dict[str, str], log: Path):
@@ -500,6 +620,11 @@ def run_config(
             wait_healthy(url, ca, procs, base / name / "hub.log")
         else:
             url = f"https://127.0.0.1:{ports[0]}"
+        probe_out = base / name / "fsync-probe.json"
+        probe = subprocess.Popen(
+            [sys.executable, __file__, "--probe-fsync", str(hub_dir), str(probe_out)], cwd=ROOT
+        )
+        procs.append(probe)
         hub_meter = CpuMeter([p.pid for p in procs[:n_hubs]])
         meters = [hub_meter]
         db_meter = None
@@ -519,13 +644,38 @@ def run_config(
             p.terminate()
         for p in procs:
             p.wait(30)
-        inside = sorted(
+        recorded = [json.loads(tf.read_text()) for tf in timings if tf.exists()]
+        in_window = [
+            (t0, dt) for rec in recorded for t0, dt in rec["times"] if window[0] <= t0 < window[1]
+        ]
+        inside = sorted(dt for _, dt in in_window)
+        slow = sorted((round(t0 - window[0]), dt) for t0, dt in in_window if dt * 1000 >= SLOW_MS)
+        fsyncs = sorted(
             dt
-            for tf in timings
-            if tf.exists()
-            for t0, dt in json.loads(tf.read_text())
+            for t0, dt in (json.loads(probe_out.read_text()) if probe_out.exists() else [])
             if window[0] <= t0 < window[1]
         )
+        work = [
+            (round(t0 - window[0]), svc, dbw, auth)
+            for rec in recorded
+            for t0, svc, dbw, auth in rec.get("work", [])
+            if window[0] <= t0 < window[1]
+        ]
+        accepted = sum(
+            1 for rec in recorded for t0 in rec.get("accepted", []) if window[0] <= t0 < window[1]
+        )
+        stalls = [
+            (round(t0 - window[0], 1), dt)
+            for rec in recorded
+            for t0, dt in rec.get("stalls", [])
+            if window[0] <= t0 < window[1]
+        ]
+        collections = [
+            (round(t0 - window[0], 1), dt, gen, freed)
+            for rec in recorded
+            for t0, dt, gen, freed in rec["gc"]
+            if window[0] <= t0 < window[1]
+        ]
         print(f"  [{name}] simulating a week of history", flush=True)
         rows = simulate_week(
             settings.database_url, settings.fleet.history_every_s, [k.kiosk_id for k in fleet]
@@ -534,7 +684,23 @@ def run_config(
             size = pg_size(pg.url)
         else:
             size = sum(p.stat().st_size for p in hub_dir.glob("hub.db*"))
-    return Result(name, len(fleet), samples, inside, hub_cpu, db_cpu, size, rows, load)
+    return Result(
+        name,
+        len(fleet),
+        samples,
+        inside,
+        hub_cpu,
+        db_cpu,
+        size,
+        rows,
+        load,
+        slow,
+        collections,
+        fsyncs,
+        work,
+        stalls,
+        accepted,
+    )
 
 
 # --- the table -------------------------------------------------------------------------------
@@ -583,9 +749,70 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
             f"in-hub p50 {pct(r.inside, 0.5):.1f} ms; {r.week_rows:,} history rows after a "
             f"week; errors {errs}; load average {r.load[0]:.1f} {r.load[1]:.1f} {r.load[2]:.1f}"
         )
+        print_where_time_went(r)
+
+
+def print_where_time_went(r: Result) -> None:
+    """Whether the tail is spread out or clusters in a few seconds, and the collector's
+    pauses in the window: a tail made of pauses shows as a few seconds holding every slow
+    heartbeat, next to a long collection."""
+    by_second: dict[int, list[float]] = {}
+    for sec, dt in r.slow:
+        by_second.setdefault(sec, []).append(dt)
+    worst = sorted(by_second.items(), key=lambda kv: -max(kv[1]))[:5]
+    in_worker: dict[int, tuple[float, float, float]] = {}
+    for sec, svc, dbw, auth in r.work:
+        a, b, c = in_worker.get(sec, (0.0, 0.0, 0.0))
+        in_worker[sec] = (max(a, svc), max(b, dbw), max(c, auth))
+    spots = ", ".join(
+        f"s{sec}: {len(v)} up to {max(v) * 1000:.0f} ms (authenticate up to "
+        f"{in_worker.get(sec, (0, 0, 0))[2] * 1000:.0f}, service up to "
+        f"{in_worker.get(sec, (0, 0, 0))[0] * 1000:.0f}, its DB write "
+        f"{in_worker.get(sec, (0, 0, 0))[1] * 1000:.0f})"
+        for sec, v in worst
+    )
+    print(
+        f"  in-hub >= {SLOW_MS:.0f} ms: {len(r.slow)} heartbeats in {len(by_second)} seconds"
+        + (f" (worst {spots})" if spots else "")
+    )
+    for gen in (0, 1, 2):
+        runs = [dt for _, dt, g, _ in r.collections if g == gen]
+        if runs:
+            print(
+                f"  gc generation {gen}: {len(runs)} runs, {sum(runs) * 1000:.0f} ms in all, "
+                f"longest {max(runs) * 1000:.1f} ms"
+            )
+    if r.work:
+        svc = sorted(w[1] for w in r.work)
+        dbw = sorted(w[2] for w in r.work)
+        auth = sorted(w[3] for w in r.work)
+        print(
+            f"  in the worker thread: authenticate p50 {pct(auth, 0.5):.1f} ms p99 "
+            f"{pct(auth, 0.99):.1f} ms; the service p50 {pct(svc, 0.5):.1f} ms p99 "
+            f"{pct(svc, 0.99):.1f} ms, of it the DB write p50 {pct(dbw, 0.5):.1f} ms p99 "
+            f"{pct(dbw, 0.99):.1f} ms; {r.accepted} connections accepted in the window"
+        )
+    if r.fsyncs:
+        print(
+            f"  disk beside it: fsync of 4 KB p50 {pct(r.fsyncs, 0.5):.1f} ms, p99 "
+            f"{pct(r.fsyncs, 0.99):.1f} ms, longest {r.fsyncs[-1] * 1000:.0f} ms over "
+            f"{len(r.fsyncs)} probes"
+        )
+    if r.stalls:
+        worst_stalls = sorted(r.stalls, key=lambda st: -st[1])[:5]
+        print(
+            f"  interpreter stalls >= {STALL_MS:.0f} ms: {len(r.stalls)}, worst "
+            + ", ".join(f"s{sec}: {dt * 1000:.0f} ms" for sec, dt in worst_stalls)
+        )
+    long_runs = [c for c in r.collections if c[1] * 1000 >= SLOW_MS / 2]
+    for sec, dt, g, freed in long_runs[:5]:
+        print(f"    s{sec}: generation {g} took {dt * 1000:.0f} ms, freed {freed} objects")
 
 
 def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--probe-fsync":
+        probe_fsync(sys.argv[2], sys.argv[3])
+        return 0
     if len(sys.argv) == 5 and sys.argv[1] == "--serve-timed":
         serve_timed(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return 0

@@ -7,7 +7,9 @@ and it is logged with its traceback.
 While the app runs (its lifespan), unfinished uploads idle for ``[uploads]
 expire_after_hours`` are expired every :func:`~provisioning.hub.expiry.sweep_interval`
 (the service already swept once at start-up); the sweep's database work and file deletions
-run in the worker threads, like every other blocking call of the routes.
+run in the worker threads, like every other blocking call of the routes. A SQLite hub's
+write-ahead log is checkpointed every second from a task of its own, not inside a request
+(:mod:`provisioning.hub.sqlite_writes`).
 
 ``app.state.enroll_limiter`` holds the limit on failed enrollment attempts per client
 address (``[enroll]``; its state in the hub database, shared by every replica).
@@ -36,6 +38,7 @@ from provisioning.hub.errors import E_DB_UNAVAILABLE, ERRORS, HubError
 from provisioning.hub.expiry import sweep_interval
 from provisioning.hub.fleet import FleetService
 from provisioning.hub.service import HubService
+from provisioning.hub.sqlite_writes import BackgroundCheckpoints
 from provisioning.hub.tuf_repo import ConfigRepository
 
 log = logging.getLogger("sohoa.hub")
@@ -61,6 +64,23 @@ async def expire_periodically(hub: HubService) -> None:
             log.exception("upload expiry sweep failed; next try in %.0f s", every)
 
 
+#: Seconds between the write-ahead log's checkpoints of a SQLite hub (see ``sqlite_writes``).
+CHECKPOINT_EVERY_S = 1.0
+
+
+async def checkpoint_periodically(checkpoints: BackgroundCheckpoints) -> None:
+    """Checkpoint a SQLite hub's log every second in a worker thread until cancelled; a
+    failed checkpoint is logged and the next one tries again (the log only grows meanwhile,
+    nothing is lost)."""
+    checkpoints.start()
+    while True:
+        await asyncio.sleep(CHECKPOINT_EVERY_S)
+        try:
+            await run_in_threadpool(checkpoints.run_once)
+        except Exception:
+            log.exception("checkpoint of the hub database failed; next try in 1 s")
+
+
 def create_app(
     hub: HubService, *, enroll_limiter: EnrollLimiter | DbEnrollLimiter | None = None
 ) -> FastAPI:
@@ -74,6 +94,11 @@ def create_app(
             asyncio.create_task(app.state.fleet.periodically(), name="hub-fleet-resign"),
             asyncio.create_task(app.state.fleet.rollouts.periodically(), name="hub-rollouts"),
         ]
+        if hub.db.engine.dialect.name == "sqlite":
+            checkpoints = BackgroundCheckpoints(hub.db.engine)
+            tasks.append(
+                asyncio.create_task(checkpoint_periodically(checkpoints), name="hub-checkpoint")
+            )
         try:
             yield
         finally:

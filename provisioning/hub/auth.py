@@ -10,12 +10,12 @@ certificate of the kiosk is refused from then on.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from provisioning import schemas
 from provisioning.hub.certificates_db import CertificateDB
@@ -34,17 +34,37 @@ class Device:
     enrollment_id: str | None = None
 
 
-@functools.lru_cache(maxsize=16384)
+#: Answers of :func:`issued_by`, keyed by the two certificates' DER bytes.
+VERIFIED_MAX = 16384
+_verified: dict[tuple[bytes, bytes], bool] = {}
+
+
 def issued_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
-    """Whether the CA's key signed ``cert``: a pure function of the two certificates (they
-    hash and compare by their DER bytes), so its answer is cached. A kept-alive kiosk
-    presents the same certificate every minute, and the signature check was a tenth of the
-    hub's CPU per heartbeat; the fleet's ~3,300 live certificates fit the cache."""
+    """Whether the CA's key signed ``cert``: a pure function of the two certificates, so
+    its answer is cached. A kept-alive kiosk presents the same certificate every minute,
+    and the signature check was a tenth of the hub's CPU per heartbeat; the fleet's ~3,300
+    live certificates fit the cache.
+
+    The cache holds DER bytes, not certificate objects: a parsed certificate whose
+    extensions were read is some twenty objects the garbage collector tracks, and 3,300 of
+    them (an ``lru_cache`` keyed by the objects) made each full collection of a busy hub
+    ~60,000 objects longer, a pause every heartbeat in flight waits out (``bench/fleet.py``).
+    Bytes and booleans are not tracked. Full, it starts over (at most one signature check
+    per live certificate again).
+    """
+    key = (cert.public_bytes(Encoding.DER), ca_cert.public_bytes(Encoding.DER))
+    known = _verified.get(key)
+    if known is not None:
+        return known
     try:
         cert.verify_directly_issued_by(ca_cert)
+        ok = True
     except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+        ok = False
+    if len(_verified) >= VERIFIED_MAX:
+        _verified.clear()
+    _verified[key] = ok
+    return ok
 
 
 def authenticate(

@@ -54,6 +54,18 @@ commands = sa.Table(
     sa.Index("commands_by_kiosk", "kiosk_id", "state"),
 )
 
+#: Asked on every heartbeat, so built once (see ``fleet_db``'s statements).
+_PENDING_FOR = (
+    sa.select(commands)
+    .where(
+        commands.c.kiosk_id == sa.bindparam("b_kiosk_id"),
+        commands.c.state == "pending",
+        commands.c.expires_at > sa.bindparam("b_now"),
+    )
+    .order_by(commands.c.created_at)
+    .limit(10)
+)
+
 
 class CommandError(Exception):
     pass
@@ -142,18 +154,11 @@ class CommandService:
     def pending_for(self, kiosk_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
         """Signed commands to hand to ``kiosk_id`` now (pending, not expired)."""
         now = now or now_utc()
-        q = (
-            sa.select(commands)
-            .where(
-                commands.c.kiosk_id == kiosk_id,
-                commands.c.state == "pending",
-                commands.c.expires_at > now,
-            )
-            .order_by(commands.c.created_at)
-            .limit(10)
-        )
         with self.engine.connect() as conn:
-            rows = [self._public(r) for r in conn.execute(q)]
+            rows = [
+                self._public(r)
+                for r in conn.execute(_PENDING_FOR, {"b_kiosk_id": kiosk_id, "b_now": now})
+            ]
         return [self.sign(r) for r in rows]
 
     def record_result(self, kiosk_id: str, command_id: str, result: CommandResult) -> bool:

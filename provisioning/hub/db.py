@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from provisioning.hub.sqlite_writes import serialize_writers
 from provisioning.hub.table_setup import create_tables
 
 metadata = sa.MetaData()
@@ -235,10 +236,18 @@ def record_event(conn: Connection, kind: str, kiosk_id: str | None, **detail: An
     )
 
 
+#: How long a SQLite writer waits for the file (in the process, then in SQLite) before failing.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and its writers
+    queued in the process (:mod:`provisioning.hub.sqlite_writes`)."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+        )
+        serialize_writers(engine, SQLITE_BUSY_TIMEOUT_S)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

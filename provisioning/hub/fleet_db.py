@@ -42,6 +42,16 @@ heartbeat_history = sa.Table(
     sa.Index("heartbeat_history_by_time", "received_at"),
 )
 
+# The heartbeat's statements, built once: 55 heartbeats a second each building five
+# statements made some twenty-five cyclic objects apiece (bind parameters and their labels),
+# garbage only the collector frees, and its collections hold every request in flight.
+_KIOSK: sa.BindParameter[str] = sa.bindparam("b_kiosk_id")
+_LATEST_OF = sa.select(heartbeat_latest).where(heartbeat_latest.c.kiosk_id == _KIOSK)
+_INSERT_LATEST = heartbeat_latest.insert()
+_UPDATE_LATEST = heartbeat_latest.update().where(heartbeat_latest.c.kiosk_id == _KIOSK)
+_INSERT_HISTORY = heartbeat_history.insert()
+_TOUCH_DEVICE = devices.update().where(devices.c.kiosk_id == _KIOSK)
+
 
 class FleetDB:
     """Reads and writes of the heartbeat tables (one transaction per method)."""
@@ -68,9 +78,7 @@ class FleetDB:
         at = at or now_utc()
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(heartbeat_latest).where(heartbeat_latest.c.kiosk_id == kiosk_id)
-            ).one_or_none()
+            row = conn.execute(_LATEST_OF, {"b_kiosk_id": kiosk_id}).one_or_none()
             last_kept = row.history_at if row is not None else None
             keep = last_kept is None or at - last_kept >= history_every
             values = {
@@ -80,20 +88,14 @@ class FleetDB:
                 "history_at": at if keep else last_kept,
             }
             if row is None:
-                conn.execute(heartbeat_latest.insert().values(kiosk_id=kiosk_id, **values))
+                conn.execute(_INSERT_LATEST, {"kiosk_id": kiosk_id, **values})
             else:
-                conn.execute(
-                    heartbeat_latest.update()
-                    .where(heartbeat_latest.c.kiosk_id == kiosk_id)
-                    .values(**values)
-                )
+                conn.execute(_UPDATE_LATEST, {"b_kiosk_id": kiosk_id, **values})
             if keep:
                 conn.execute(
-                    heartbeat_history.insert().values(kiosk_id=kiosk_id, received_at=at, body=text)
+                    _INSERT_HISTORY, {"kiosk_id": kiosk_id, "received_at": at, "body": text}
                 )
-            conn.execute(
-                devices.update().where(devices.c.kiosk_id == kiosk_id).values(last_seen_at=at)
-            )
+            conn.execute(_TOUCH_DEVICE, {"b_kiosk_id": kiosk_id, "last_seen_at": at})
         if row is None:
             return None
         return {

@@ -68,6 +68,11 @@ device_tags = sa.Table(
 #: Outcomes that end a kiosk's part in a rollout (a later ``downloading`` does not undo them).
 FINAL = frozenset({"committed", "rolled_back", "refused"})
 
+#: :meth:`RolloutDB.all`'s statements; asked on every heartbeat, so built once (see
+#: ``fleet_db``'s statements).
+_ALL = sa.select(rollouts).order_by(rollouts.c.created_at.desc())
+_IN_STATES = _ALL.where(rollouts.c.state.in_(sa.bindparam("b_states", expanding=True)))
+
 
 def _row(r: Any) -> dict[str, Any]:
     d = r._asdict()
@@ -98,11 +103,12 @@ class RolloutDB:
         return _row(r) if r is not None else None
 
     def all(self, states: frozenset[str] | None = None) -> list[dict[str, Any]]:
-        q = sa.select(rollouts).order_by(rollouts.c.created_at.desc())
-        if states:
-            q = q.where(rollouts.c.state.in_(sorted(states)))
         with self.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(q)]
+            if states:
+                found = conn.execute(_IN_STATES, {"b_states": sorted(states)})
+            else:
+                found = conn.execute(_ALL)
+            return [_row(r) for r in found]
 
     def update(self, rollout_id: str, expect_state: frozenset[str], **values: Any) -> bool:
         """Change the rollout only if it is still in one of ``expect_state`` (two admins or
