@@ -3,7 +3,12 @@ import { api } from "./api.js";
 import { $, CFG } from "./config.js";
 
 // -- sign out and idle ---------------------------------------------------------------
+let signingOut = false;
 async function signOut(reason) {
+  // Once: the idle timer ticks every 250 ms, and on a busy kiosk the logout may take longer;
+  // a second sign-out would post again and abort the first one's page change.
+  if (signingOut) return;
+  signingOut = true;
   await api("POST", "/session/logout", { reason }).catch(() => {});
   location.href = reason === "idle" ? "/signin?reason=idle" : "/signin";
 }
