@@ -38,12 +38,19 @@ kiosk at the hub's sampling (``[fleet] history_every_s``, 1 h) and measured on d
 
 Budget (issue 17): p99 heartbeat latency < 200 ms on one hub process.
 
-Measured 2026-12-02, ``--quick``, nice 10 on the shared 2-core machine (load 4-6 from other
-work), 45 s measured after all 3,300 agents had connected::
+Measured 2026-12-03, ``--quick``, nice 10 on an otherwise idle 2-core machine, 45 s
+measured after all 3,300 agents had connected (the two rows from two runs of the same code;
+PostgreSQL's run had two hubs, the database, the balancer and the clients on the 2 cores)::
 
     configuration      heartbeats  p50 ms  p99 ms  in-hub p99  hub CPU/hb  DB CPU/hb  week
-    SQLite, 1 hub            2471    15.5   171.7       134.6     5.59 ms          -  364.8 MB
-    PostgreSQL, 2 hubs       2578    32.0   202.1       142.5     7.75 ms    0.87 ms  364.3 MB
+    SQLite, 1 hub            2629    17.0    79.2        55.1     7.91 ms          -  364.8 MB
+    PostgreSQL, 2 hubs       2650    21.9   271.7       153.1     8.72 ms    1.39 ms  363.0 MB
+
+Other runs of the same code: SQLite 128.8 ms; PostgreSQL 584.2 ms. Each PostgreSQL run
+had one burst of 38 to 56 heartbeats within a second in which every database call was slow
+at once (authenticate up to 165 ms); no connection was reopened and no interpreter stall
+was longer than 40 ms. Before this code (the collector's full collections of 150 to 330 ms,
+SQLite's busy handler, checkpoints inside commits) SQLite ranged from 62 to 1,390 ms.
 
 Before the agent kept its connection (httpx closed it after 5 s idle, so every heartbeat
 was a new mutual-TLS handshake), SQLite 1 hub measured p50 952 ms, p99 5,566 ms and 9.5 ms
