@@ -569,6 +569,42 @@ def simulate_week(database_url: str, history_every_s: float, kiosks: list[str]) 
     return rows
 
 
+def pg_maintenance(database_url: str, window: tuple[float, float]) -> list[str]:
+    """PostgreSQL's own maintenance that ran in the window (autovacuum, autoanalyze, the last
+    checkpoint), as seconds into the window: a burst of slow heartbeats at the same second
+    points at it."""
+    import sqlalchemy as sa
+
+    from provisioning.hub.hub_db import HubDB
+
+    # monotonic window -> wall clock, for PostgreSQL's timestamps
+    wall0 = time.time() - (time.monotonic() - window[0])
+    db = HubDB(database_url)
+    found: list[str] = []
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT relname, extract(epoch from last_autovacuum), "
+                "extract(epoch from last_autoanalyze), autovacuum_count, n_tup_hot_upd, "
+                "n_tup_upd FROM pg_stat_user_tables ORDER BY relname"
+            )
+        ).all()
+        checkpoint = conn.execute(
+            sa.text("SELECT extract(epoch from checkpoint_time) FROM pg_control_checkpoint()")
+        ).scalar()
+    db.close()
+    span = window[1] - window[0]
+    for name, vac, ana, count, hot, upd in rows:
+        for what, at in (("autovacuum", vac), ("autoanalyze", ana)):
+            if at is not None and 0 <= float(at) - wall0 <= span:
+                found.append(f"{what} of {name} at s{float(at) - wall0:.1f}")
+        if upd:
+            found.append(f"{name}: {upd} updates, {hot} HOT, {count} autovacuums")
+    if checkpoint is not None and 0 <= float(checkpoint) - wall0 <= span:
+        found.append(f"checkpoint at s{float(checkpoint) - wall0:.1f}")
+    return found
+
+
 def pg_size(database_url: str) -> int:
     import sqlalchemy as sa
 
@@ -683,6 +719,9 @@ def run_config(
             for t0, dt, gen, freed in rec["gc"]
             if window[0] <= t0 < window[1]
         ]
+        if pg is not None:
+            for line in pg_maintenance(pg.url, window):
+                print(f"  [{name}] {line}")
         print(f"  [{name}] simulating a week of history", flush=True)
         rows = simulate_week(
             settings.database_url, settings.fleet.history_every_s, [k.kiosk_id for k in fleet]
