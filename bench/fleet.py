@@ -46,10 +46,12 @@ PostgreSQL's run had two hubs, the database, the balancer and the clients on the
     SQLite, 1 hub            2629    17.0    79.2        55.1     7.91 ms          -  364.8 MB
     PostgreSQL, 2 hubs       2650    21.9   271.7       153.1     8.72 ms    1.39 ms  363.0 MB
 
-Other runs of the same code: SQLite 128.8 ms; PostgreSQL 584.2 ms. Each PostgreSQL run
-had one burst of 38 to 56 heartbeats within a second in which every database call was slow
-at once (authenticate up to 165 ms); no connection was reopened and no interpreter stall
-was longer than 40 ms. Before this code (the collector's full collections of 150 to 330 ms,
+Other runs of the same code: SQLite 128.8 ms; PostgreSQL 584.2 and 647.4 ms. Each
+PostgreSQL run had a burst of 38 to 57 heartbeats within a second in which every database
+call was slow at once (authenticate up to 171 ms), with no connection reopened; in the
+run that printed PostgreSQL's maintenance, the worst burst (s10 to s11) was the second in
+which autovacuum and autoanalyze of five tables ran (s11.0 to s11.3), on the same 2 cores
+as both hubs, the balancer and the clients (heartbeat updates were already 93 % HOT). Before this code (the collector's full collections of 150 to 330 ms,
 SQLite's busy handler, checkpoints inside commits) SQLite ranged from 62 to 1,390 ms.
 
 Before the agent kept its connection (httpx closed it after 5 s idle, so every heartbeat
