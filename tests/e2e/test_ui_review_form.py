@@ -65,7 +65,10 @@ def tap_keys(page, text: str) -> None:
 
 
 def clear_field(page, selector: str) -> None:
-    page.tap(selector)
+    # Tap the field's right end, as a clerk clearing it would: the caret lands after the
+    # text, and the backspaces remove all of it (a tap in the middle leaves the tail).
+    box = page.locator(selector).bounding_box()
+    page.tap(selector, position={"x": box["width"] - 6, "y": box["height"] / 2})
     for _ in range(len(page.input_value(selector))):
         page.tap("#osk .okey[data-k='⌫']:visible")
 
