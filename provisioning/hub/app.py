@@ -69,16 +69,18 @@ CHECKPOINT_EVERY_S = 1.0
 
 
 async def checkpoint_periodically(checkpoints: BackgroundCheckpoints) -> None:
-    """Checkpoint a SQLite hub's log every second in a worker thread until cancelled; a
-    failed checkpoint is logged and the next one tries again (the log only grows meanwhile,
-    nothing is lost)."""
+    """Checkpoint a SQLite hub's log every ``CHECKPOINT_EVERY_S`` in a worker thread until
+    cancelled; a failed checkpoint is logged and the next one tries again (the log only
+    grows meanwhile, nothing is lost)."""
     checkpoints.start()
     while True:
         await asyncio.sleep(CHECKPOINT_EVERY_S)
         try:
             await run_in_threadpool(checkpoints.run_once)
         except Exception:
-            log.exception("checkpoint of the hub database failed; next try in 1 s")
+            log.exception(
+                "checkpoint of the hub database failed; next try in %g s", CHECKPOINT_EVERY_S
+            )
 
 
 def create_app(
