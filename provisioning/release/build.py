@@ -52,8 +52,15 @@ class ReleaseBuildError(RuntimeError):
 
 def checkout_files(source: Path) -> list[str]:
     """The files of the checkout as git sees them (tracked + new, minus ignored ones);
-    a tree without git falls back to every file outside :data:`SKIP_PARTS`."""
+    a tree without git of its own falls back to every file outside :data:`SKIP_PARTS`.
+
+    "Of its own": a copy made inside an ignored folder of a checkout (the demo's broken
+    release is staged under ``var/``) is inside that checkout's work tree, where git lists
+    none of its files as tracked or new, and the release came out empty.
+    """
     try:
+        if not (source / ".git").exists():
+            raise OSError("not the top of a git checkout")
         out = subprocess.run(
             [
                 "git",
