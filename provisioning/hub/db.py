@@ -258,9 +258,38 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(url, pool_size=SERVER_POOL_SIZE, max_overflow=SERVER_POOL_OVERFLOW)
     ping_after_idle(engine, PING_AFTER_IDLE_S)
     return engine
+
+
+#: Connections a hub process keeps open to a database server, and how many more it opens in
+#: a burst. SQLAlchemy's default keeps 5: with more heartbeats than that in flight (a busy
+#: second, every kiosk reconnecting after a restart) each one beyond opened a server
+#: connection and closed it at the end, and PostgreSQL starts a process for every
+#: connection, which then fills its caches and prepares its statements afresh: in
+#: ``bench/fleet.py``'s warm-up that churn was much of both replicas' work. A replica holds
+#: at most 24, so three replicas stay under PostgreSQL's default ``max_connections`` (100).
+SERVER_POOL_SIZE = 16
+SERVER_POOL_OVERFLOW = 8
+
+
+def autocommit_reads(engine: Engine) -> Engine:
+    """``engine`` for reads of one statement: on PostgreSQL without BEGIN and ROLLBACK.
+
+    SQLAlchemy's ``connect()`` runs a read inside a transaction the driver opens with
+    ``BEGIN`` and the pool closes with ``ROLLBACK``: three round trips for one ``SELECT``.
+    A heartbeat asks three such reads (the certificate's state, pending commands, running
+    rollouts), so on PostgreSQL these were six of its fourteen round trips, each a wait for
+    the server process to be scheduled on a busy machine (``bench/fleet.py``). Under
+    PostgreSQL's READ COMMITTED each statement takes its own snapshot anyway, so a lone
+    ``SELECT`` in autocommit reads exactly what it read inside the transaction. Writes keep
+    ``engine.begin()``. SQLite's driver opens no transaction for a ``SELECT`` (only before a
+    write), so its engine is returned as it is.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 #: A pooled server connection idle longer than this is pinged before it is handed out.

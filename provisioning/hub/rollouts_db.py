@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from provisioning.hub.db import TZDateTime, devices
+from provisioning.hub.db import TZDateTime, autocommit_reads, devices
 from provisioning.hub.table_setup import create_tables
 
 metadata = sa.MetaData()
@@ -86,6 +86,7 @@ class RolloutDB:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._reads = autocommit_reads(engine)
 
     def create_schema(self) -> None:
         create_tables(metadata, self.engine)
@@ -103,7 +104,7 @@ class RolloutDB:
         return _row(r) if r is not None else None
 
     def all(self, states: frozenset[str] | None = None) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self._reads.connect() as conn:
             if states:
                 found = conn.execute(_IN_STATES, {"b_states": sorted(states)})
             else:

@@ -304,12 +304,18 @@ def serve_in_thread(
 
 # -- PostgreSQL for the slow variants of the hub database tests ---------------------------------
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_server() -> Iterator[Any]:
+    """A throw-away server (:class:`tests.support.postgres.PgServer`: its URL, data and log)."""
     from tests.support.postgres import PostgresUnavailable, temporary_postgres
 
     pytest.importorskip("psycopg")
     try:
         with temporary_postgres(fsync=False) as pg:  # raises only before it yields
-            yield pg.url
+            yield pg
     except PostgresUnavailable as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    return str(postgres_server.url)

@@ -36,6 +36,11 @@ class PgServer:
     url: str  # SQLAlchemy URL (psycopg) over the Unix socket
     data: Path
 
+    @property
+    def log(self) -> Path:
+        """The server's log (``pg_ctl -l``): what ``log_statement`` records lands here."""
+        return self.data.parent / "log"
+
     def postmaster_pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split()[0])
 
@@ -46,7 +51,7 @@ class PgServer:
         assert pg_ctl is not None
         subprocess.run(
             _as_owner()
-            + [pg_ctl, "-D", str(self.data), "-l", str(self.data.parent / "log")]
+            + [pg_ctl, "-D", str(self.data), "-l", str(self.log)]
             + ["-m", "immediate", "-w", "restart"],
             check=True,
             capture_output=True,
