@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import json
 import os
@@ -101,6 +102,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
+from bench.gc_pauses import record_pauses  # noqa: E402
 from provisioning.agent.hub_link import LIMITS as AGENT_LIMITS  # noqa: E402
 from provisioning.fleet_schemas import (  # noqa: E402
     HEALTHZ_PATH,
@@ -109,12 +111,14 @@ from provisioning.fleet_schemas import (  # noqa: E402
     Heartbeat,
     dump_model,
 )
+from provisioning.hub.server import tune_collector  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 BUDGET_MS = 200.0
 SLOW_MS = 100.0  # in-hub heartbeats this slow are listed by the second they started in
 STALL_MS = 30.0  # a hub thread woken this late is reported as a stall of the interpreter
+STATEMENT_MS = 20.0  # database statements and commits this slow are recorded by the hub
 CONFIGS = ("sqlite", "pg")
 
 
@@ -129,7 +133,6 @@ def serve_timed(hub_dir: str, port: int, out: str) -> None:
     hub recorded (from the request reaching the app to the last byte of the answer, with
     its monotonic start): what the hub itself costs, apart from queueing in the clients of
     this crowded machine."""
-    import gc
     import signal
 
     import uvicorn
@@ -140,17 +143,7 @@ def serve_timed(hub_dir: str, port: int, out: str) -> None:
     from provisioning.hub.server import tune_collector, uvicorn_config
 
     times: list[tuple[float, float]] = []
-    pauses: list[tuple[float, float, int, int]] = []  # (start, seconds, generation, freed)
-    gc_started = [0.0]
-
-    def on_gc(phase: str, info: dict) -> None:
-        if phase == "start":
-            gc_started[0] = time.monotonic()
-        else:
-            took = time.monotonic() - gc_started[0]
-            pauses.append((gc_started[0], took, info["generation"], info["collected"]))
-
-    gc.callbacks.append(on_gc)
+    pauses = record_pauses()  # (start, seconds, generation, freed)
 
     # A thread that wakes every 5 ms needs the interpreter lock to note the time: a wake-up
     # much later than asked means some thread held the lock (or the process got no CPU).
@@ -172,14 +165,27 @@ def serve_timed(hub_dir: str, port: int, out: str) -> None:
     )
     inner = config.app
 
+    # How long after the app was called the request's body had arrived: a relay (the
+    # balancer) or a client that stalls between the headers and the body shows here.
+    bodies: list[tuple[float, float]] = []  # (start, seconds)
+
     async def timed(scope, receive, send):  # type: ignore[no-untyped-def]
         if scope["type"] != "http" or scope["path"] != HEARTBEAT_PATH:
             return await inner(scope, receive, send)
         t0 = time.monotonic()
+        body_at = [t0]
+
+        async def receive_timed():  # type: ignore[no-untyped-def]
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body"):
+                body_at[0] = time.monotonic()
+            return message
+
         try:
-            return await inner(scope, receive, send)
+            return await inner(scope, receive_timed, send)
         finally:
             times.append((t0, time.monotonic() - t0))
+            bodies.append((t0, body_at[0] - t0))
 
     # The worker thread's share: FleetService.heartbeat (validate, record, answer) and, in it,
     # the database write; a stall in the event loop shows in neither.
@@ -209,6 +215,62 @@ def serve_timed(hub_dir: str, port: int, out: str) -> None:
             work.append((t0, time.monotonic() - t0, took.db, getattr(took, "auth", 0.0)))
 
     fleet.heartbeat, fleet.db.record_heartbeat = heartbeat_timed, noting(db_record, "db")
+
+    # What the database itself took: each statement from the moment SQLAlchemy hands it to
+    # the driver (after the writers' queue, see sqlite_writes) to its result, and each
+    # commit; those of STATEMENT_MS or more, with the first words and the thread.
+    # (start, seconds, what, thread)
+    statements: list[tuple[float, float, str, str]] = []
+    import sqlalchemy as sa
+
+    engine = inner.state.hub.db.engine  # type: ignore[attr-defined]
+    started = threading.local()
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _stmt_start(*_a):  # type: ignore[no-untyped-def]
+        started.stmt = time.monotonic()
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def _stmt_end(_c, _cur, statement, *_a):  # type: ignore[no-untyped-def]
+        dt = time.monotonic() - started.stmt
+        if dt * 1000 >= STATEMENT_MS:
+            what = " ".join(statement.split()[:4])
+            statements.append((started.stmt, dt, what, threading.current_thread().name))
+
+    pool_connect = engine.pool.connect
+
+    def checkout_timed():  # type: ignore[no-untyped-def]
+        t0 = time.monotonic()
+        try:
+            return pool_connect()
+        finally:
+            dt = time.monotonic() - t0
+            if dt * 1000 >= STATEMENT_MS:
+                statements.append((t0, dt, "CHECKOUT", threading.current_thread().name))
+
+    engine.pool.connect = checkout_timed  # type: ignore[method-assign]
+
+    @sa.event.listens_for(engine, "connect")
+    def _opened(*_a):  # type: ignore[no-untyped-def]
+        statements.append((time.monotonic(), 0.0, "OPENED", threading.current_thread().name))
+
+    @sa.event.listens_for(engine, "close")
+    def _closed(*_a):  # type: ignore[no-untyped-def]
+        statements.append((time.monotonic(), 0.0, "CLOSED", threading.current_thread().name))
+
+    @sa.event.listens_for(engine, "commit")
+    def _commit_start(_c):  # type: ignore[no-untyped-def]
+        started.commit = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkin")
+    def _commit_end(*_a):  # type: ignore[no-untyped-def]
+        t0 = getattr(started, "commit", None)
+        if t0 is not None:
+            started.commit = None
+            dt = time.monotonic() - t0
+            if dt * 1000 >= STATEMENT_MS:
+                statements.append((t0, dt, "COMMIT", threading.current_thread().name))
+
     fleet_routes.authenticate = noting(authenticate, "auth")  # looked up when the route runs
 
     # Connections the hub accepted (a kept-alive fleet opens none once every agent is in).
@@ -228,13 +290,14 @@ def serve_timed(hub_dir: str, port: int, out: str) -> None:
 
     dumped = [False]
 
-    def dump(*_: object) -> None:
-        Path(out).write_text(
-            json.dumps(
-                {"times": times, "gc": pauses, "work": work, "stalls": stalls, "accepted": accepted}
-            )
-        )
+    def write_out() -> None:
+        recorded = {"times": times, "gc": pauses, "work": work, "stalls": stalls}
+        recorded.update(accepted=accepted, statements=statements, bodies=bodies)
+        Path(out).write_text(json.dumps(recorded))
         dumped[0] = True
+
+    def dump(*_: object) -> None:
+        write_out()
         server.should_exit = True
 
     signal.signal(signal.SIGTERM, dump)
@@ -243,17 +306,7 @@ def serve_timed(hub_dir: str, port: int, out: str) -> None:
         server.run()
     finally:
         if not dumped[0]:
-            Path(out).write_text(
-                json.dumps(
-                    {
-                        "times": times,
-                        "gc": pauses,
-                        "work": work,
-                        "stalls": stalls,
-                        "accepted": accepted,
-                    }
-                )
-            )
+            write_out()
         service.close()
 
 
@@ -466,6 +519,18 @@ class Window:
     async def open_when_settled(self) -> None:
         await self.all_connected.wait()
         await asyncio.sleep(max(0.0, self.not_before - time.monotonic()))
+        # 3,300 kiosks are 3,300 small processes; here they are one, whose heap of
+        # connection state the collector walked in full in some 390 ms now and then: every
+        # simulated kiosk stopped at once, then their overdue heartbeats reached the hub in
+        # one bunch (the agents' pauses are printed below the table). So this process's
+        # state, built by now, is frozen out of later collections, as the hub freezes its own.
+        tracked = len(gc.get_objects())
+        tune_collector()
+        print(
+            f"  agents' collector: {tracked:,} objects frozen, "
+            f"{psutil.Process().memory_info().rss / 2**20:.0f} MB resident",
+            flush=True,
+        )
         calm_since, give_up = None, time.monotonic() + SETTLE_AT_MOST_S
         while time.monotonic() < give_up:  # an overloaded hub never settles: measure it so
             now = time.monotonic()
@@ -606,6 +671,9 @@ class Result:
     stalls: list[tuple[float, float]]  # (second, seconds) the hub's threads could not run
     accepted: int  # connections the hubs accepted in the window
     other_cpu: dict[str, float]  # CPU seconds in the window of the agents, the balancer
+    statements: list[tuple[float, float, str, str]]  # (second, seconds, what, thread) slow ones
+    bodies: list[tuple[int, float]]  # (second, seconds) until each heartbeat's body had arrived
+    others_gc: dict[str, list[tuple[float, float, int]]]  # agents', balancer's collections
     samples_window_s: float  # the window's length
 
 
@@ -761,6 +829,7 @@ def run_config(
         )
         procs = stack.enter_context(processes())
         n_hubs = 2 if name == "pg" else 1
+        balancer_gc = base / name / "balancer-gc.json"
         ports = [free_port() for _ in range(n_hubs)]
         timings = [base / name / f"hub-{i}-times.json" for i in range(n_hubs)]
         for port, tf in zip(ports, timings, strict=True):
@@ -771,7 +840,8 @@ def run_config(
             front = free_port()
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, str(BENCH / "tcp_balancer.py"), str(front), *map(str, ports)]
+                    [sys.executable, str(BENCH / "tcp_balancer.py"), str(front), *map(str, ports)],
+                    env={**env, "SOHOA_BENCH_GC_OUT": str(balancer_gc)},
                 )
             )
             url = f"https://127.0.0.1:{front}"
@@ -797,7 +867,9 @@ def run_config(
             "measured",
             flush=True,
         )
+        agents_gc = record_pauses()
         samples, window = asyncio.run(run_agents(fleet, ca, url, args.duration, interval, meters))
+        gc.callbacks.clear()  # this run's recorder only: the next configuration starts afresh
         hub_cpu = hub_meter.seconds()
         db_cpu = db_meter.seconds() if db_meter else None
         other_cpu = {what: m.seconds() for what, m in others.items()}
@@ -807,6 +879,23 @@ def run_config(
         for p in procs:
             p.wait(30)
         recorded = [json.loads(tf.read_text()) for tf in timings if tf.exists()]
+        relays = {"agents": agents_gc}
+        if balancer_gc.exists():
+            relays["balancer"] = json.loads(balancer_gc.read_text())
+        others_gc = {
+            what: [
+                (round(t - window[0], 1), dt, g)
+                for t, dt, g, _ in runs
+                if window[0] <= t < window[1]
+            ]
+            for what, runs in relays.items()
+        }
+        bodies = [
+            (round(t0 - window[0]), dt)
+            for rec in recorded
+            for t0, dt in rec.get("bodies", [])
+            if window[0] <= t0 < window[1]
+        ]
         in_window = [
             (t0, dt) for rec in recorded for t0, dt in rec["times"] if window[0] <= t0 < window[1]
         ]
@@ -830,6 +919,12 @@ def run_config(
             (round(t0 - window[0], 1), dt)
             for rec in recorded
             for t0, dt in rec.get("stalls", [])
+            if window[0] <= t0 < window[1]
+        ]
+        statements = [
+            (round(t0 - window[0], 2), dt, what, thread)
+            for rec in recorded
+            for t0, dt, what, thread in rec.get("statements", [])
             if window[0] <= t0 < window[1]
         ]
         collections = [
@@ -866,6 +961,9 @@ def run_config(
         stalls,
         accepted,
         other_cpu,
+        statements,
+        bodies,
+        others_gc,
         window[1] - window[0],
     )
 
@@ -931,8 +1029,12 @@ def print_where_time_went(r: Result) -> None:
     for sec, svc, dbw, auth in r.work:
         a, b, c = in_worker.get(sec, (0.0, 0.0, 0.0))
         in_worker[sec] = (max(a, svc), max(b, dbw), max(c, auth))
+    body_wait: dict[int, float] = {}
+    for sec, dt in r.bodies:
+        body_wait[sec] = max(body_wait.get(sec, 0.0), dt)
     spots = ", ".join(
-        f"s{sec}: {len(v)} up to {max(v) * 1000:.0f} ms (authenticate up to "
+        f"s{sec}: {len(v)} up to {max(v) * 1000:.0f} ms (body in after up to "
+        f"{body_wait.get(sec, 0.0) * 1000:.0f}, authenticate up to "
         f"{in_worker.get(sec, (0, 0, 0))[2] * 1000:.0f}, service up to "
         f"{in_worker.get(sec, (0, 0, 0))[0] * 1000:.0f}, its DB write "
         f"{in_worker.get(sec, (0, 0, 0))[1] * 1000:.0f})"
@@ -978,6 +1080,32 @@ def print_where_time_went(r: Result) -> None:
             f"  interpreter stalls >= {STALL_MS:.0f} ms: {len(r.stalls)}, worst "
             + ", ".join(f"s{sec}: {dt * 1000:.0f} ms" for sec, dt in worst_stalls)
         )
+    churn = [st for st in r.statements if st[2] in ("OPENED", "CLOSED")]
+    if churn:
+        print(
+            f"  database connections opened {sum(st[2] == 'OPENED' for st in churn)}, closed "
+            f"{sum(st[2] == 'CLOSED' for st in churn)} in the window, in seconds "
+            + ", ".join(sorted({f"s{st[0]:.0f}" for st in churn}))
+        )
+    timed = [st for st in r.statements if st[2] not in ("OPENED", "CLOSED")]
+    if timed:
+        longest = sorted(timed, key=lambda st: -st[1])[:8]
+        print(
+            f"  database statements, commits, checkouts >= {STATEMENT_MS:.0f} ms: {len(timed)}, "
+            "longest "
+            + ", ".join(
+                f"s{at:.2f}: {what} {dt * 1000:.0f} ms ({thread})"
+                for at, dt, what, thread in longest
+            )
+        )
+    for what, runs in r.others_gc.items():
+        if runs:
+            worst_runs = sorted(runs, key=lambda c: -c[1])[:3]
+            print(
+                f"  collector of the {what}: {len(runs)} runs, {sum(c[1] for c in runs) * 1000:.0f}"
+                " ms in all, longest "
+                + ", ".join(f"s{at}: gen {g} {dt * 1000:.0f} ms" for at, dt, g in worst_runs)
+            )
     long_runs = [c for c in r.collections if c[1] * 1000 >= SLOW_MS / 2]
     for sec, dt, g, freed in long_runs[:5]:
         print(f"    s{sec}: generation {g} took {dt * 1000:.0f} ms, freed {freed} objects")

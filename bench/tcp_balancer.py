@@ -8,6 +8,9 @@ province's hubs. Connections, not requests, are balanced: a kiosk keeps its conn
 and a new connection after a replica's restart lands on whichever is next.
 
     python bench/tcp_balancer.py LISTEN_PORT BACKEND_PORT [BACKEND_PORT ...]
+
+With ``SOHOA_BENCH_GC_OUT`` set, its garbage collector's pauses are written there as JSON
+when it stops (a pause holds every connection it relays).
 """
 
 from __future__ import annotations
@@ -15,8 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
+import os
 import signal
 import sys
+from pathlib import Path
+
+from gc_pauses import record_pauses  # this script's folder is first on sys.path
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -56,7 +64,12 @@ def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    asyncio.run(serve(int(argv[0]), [int(p) for p in argv[1:]]))
+    pauses = record_pauses()
+    try:
+        asyncio.run(serve(int(argv[0]), [int(p) for p in argv[1:]]))
+    finally:
+        if out := os.environ.get("SOHOA_BENCH_GC_OUT"):
+            Path(out).write_text(json.dumps(pauses))
     return 0
 
 

@@ -46,12 +46,13 @@ case "$ARCH" in
   amd64) PLAT="manylinux_2_36_x86_64 manylinux_2_28_x86_64 manylinux2014_x86_64" ;;
 esac
 # Only PyPI (and the wheels already cached): the build host's own pip configuration is not an
-# input of the image.
+# input of the image. pip's failure fails the build here, with pip's reason (pipefail), rather
+# than as a missing wheel inside the chroot; only grep's "nothing left to print" is ignored.
 PIP_CONFIG_FILE=/dev/null "$PYTHON" -m pip download -q --only-binary=:all: \
   $(for p in $PLAT; do printf -- '--platform %s ' "$p"; done) \
   --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
   --find-links "$WHEELS" -c "$CONSTRAINTS" -d "$WHEELS" "$WHEEL" 2>&1 \
-  | grep -v '^WARNING: Location' || true
+  | { grep -v '^WARNING: Location' || true; }
 cp "$WHEEL" "$WHEELS/"
 
 # 2. The package list: common + architecture.

@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provisioning import schemas
@@ -36,7 +35,9 @@ from provisioning.hub.admin import routes as admin_routes
 from provisioning.hub.enroll_limit import DbEnrollLimiter, EnrollLimiter
 from provisioning.hub.errors import E_DB_UNAVAILABLE, ERRORS, HubError
 from provisioning.hub.expiry import sweep_interval
-from provisioning.hub.fleet import FleetService
+from provisioning.hub.fleet import RESIGN_EVERY_S, FleetService
+from provisioning.hub.periodic import run_periodically
+from provisioning.hub.rollouts import EVALUATE_EVERY_S
 from provisioning.hub.service import HubService
 from provisioning.hub.sqlite_writes import BackgroundCheckpoints
 from provisioning.hub.tuf_repo import ConfigRepository
@@ -52,35 +53,29 @@ def _json_error(code: str, detail: str = "", headers: dict[str, str] | None = No
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
 
-async def expire_periodically(hub: HubService) -> None:
-    """Sweep expired uploads until cancelled; a failed sweep is logged and retried on the
-    next round (a passing database hiccup must not end expiry for the hub's lifetime)."""
-    every = sweep_interval(hub.expire_after)
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await run_in_threadpool(hub.expire_uploads)
-        except Exception:
-            log.exception("upload expiry sweep failed; next try in %.0f s", every)
-
-
 #: Seconds between the write-ahead log's checkpoints of a SQLite hub (see ``sqlite_writes``).
 CHECKPOINT_EVERY_S = 1.0
 
 
-async def checkpoint_periodically(checkpoints: BackgroundCheckpoints) -> None:
-    """Checkpoint a SQLite hub's log every ``CHECKPOINT_EVERY_S`` in a worker thread until
-    cancelled; a failed checkpoint is logged and the next one tries again (the log only
-    grows meanwhile, nothing is lost)."""
-    checkpoints.start()
-    while True:
-        await asyncio.sleep(CHECKPOINT_EVERY_S)
-        try:
-            await run_in_threadpool(checkpoints.run_once)
-        except Exception:
-            log.exception(
-                "checkpoint of the hub database failed; next try in %g s", CHECKPOINT_EVERY_S
-            )
+def background_duties(hub: HubService, fleet: FleetService) -> list[asyncio.Task[None]]:
+    """The lifespan's tasks (:func:`~provisioning.hub.periodic.run_periodically`): upload
+    expiry, re-signing the fleet's online metadata (hourly, first at start), rollout
+    evaluation and, for SQLite, the log's checkpoints."""
+    duties: list[tuple[Callable[[], object], float, str, bool]] = [
+        (hub.expire_uploads, sweep_interval(hub.expire_after), "upload expiry sweep", False),
+        (fleet.refresh_metadata, RESIGN_EVERY_S, "re-signing fleet metadata", True),
+        (fleet.rollouts.evaluate_all, EVALUATE_EVERY_S, "rollout evaluation", False),
+    ]
+    if hub.db.engine.dialect.name == "sqlite":
+        checkpoints = BackgroundCheckpoints(hub.db.engine)
+        checkpoints.start()
+        duties.append(
+            (checkpoints.run_once, CHECKPOINT_EVERY_S, "checkpoint of the hub database", False)
+        )
+    return [
+        asyncio.create_task(run_periodically(work, every, what, first_at_start=first), name=what)
+        for work, every, what, first in duties
+    ]
 
 
 def create_app(
@@ -91,16 +86,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [
-            asyncio.create_task(expire_periodically(hub), name="hub-upload-expiry"),
-            asyncio.create_task(app.state.fleet.periodically(), name="hub-fleet-resign"),
-            asyncio.create_task(app.state.fleet.rollouts.periodically(), name="hub-rollouts"),
-        ]
-        if hub.db.engine.dialect.name == "sqlite":
-            checkpoints = BackgroundCheckpoints(hub.db.engine)
-            tasks.append(
-                asyncio.create_task(checkpoint_periodically(checkpoints), name="hub-checkpoint")
-            )
+        tasks = background_duties(hub, app.state.fleet)
         try:
             yield
         finally:

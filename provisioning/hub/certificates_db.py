@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 from provisioning.hub.db import (
     Database,
-    autocommit_reads,
     certificates,
     devices,
     insert_certificate,
@@ -75,7 +74,6 @@ class CertificateDB:
     def __init__(self, db: Database, device_db: DeviceDB):
         self.db = db
         self.device_db = device_db
-        self._reads = autocommit_reads(db.engine)
 
     def reenroll(
         self,
@@ -161,7 +159,7 @@ class CertificateDB:
         writes ``last_seen_at`` in its own transaction (``FleetDB.record_heartbeat``), so
         its hot path commits once instead of twice.
         """
-        with self._reads.connect() as conn:
+        with self.db.reads.connect() as conn:
             row = conn.execute(
                 _STATE_OF, {"b_serial": serial, "b_kiosk_id": kiosk_id}
             ).one_or_none()

@@ -31,7 +31,7 @@ from provisioning.fleet_schemas import (
     CommandResult,
     signed_bytes,
 )
-from provisioning.hub.db import TZDateTime, autocommit_reads, now_utc
+from provisioning.hub.db import TZDateTime, now_utc
 from provisioning.hub.fleet_db import metadata
 from provisioning.hub.hub_db import HubDB
 from provisioning.hub.table_setup import create_tables
@@ -80,7 +80,6 @@ class CommandService:
         cert: Any = None,
     ):
         self.engine = engine
-        self._reads = autocommit_reads(engine)
         self.hub_db = hub_db
         self.key = key
         self.signer_b64 = (
@@ -155,7 +154,7 @@ class CommandService:
     def pending_for(self, kiosk_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
         """Signed commands to hand to ``kiosk_id`` now (pending, not expired)."""
         now = now or now_utc()
-        with self._reads.connect() as conn:
+        with self.hub_db.reads.connect() as conn:
             rows = [
                 self._public(r)
                 for r in conn.execute(_PENDING_FOR, {"b_kiosk_id": kiosk_id, "b_now": now})

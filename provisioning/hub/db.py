@@ -245,7 +245,10 @@ def make_engine(url: str) -> Engine:
     queued in the process (:mod:`provisioning.hub.sqlite_writes`)."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
         )
         serialize_writers(engine, SQLITE_BUSY_TIMEOUT_S)
 
@@ -258,20 +261,24 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    engine = sa.create_engine(url, pool_size=SERVER_POOL_SIZE, max_overflow=SERVER_POOL_OVERFLOW)
+    engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     ping_after_idle(engine, PING_AFTER_IDLE_S)
     return engine
 
 
-#: Connections a hub process keeps open to a database server, and how many more it opens in
-#: a burst. SQLAlchemy's default keeps 5: with more heartbeats than that in flight (a busy
-#: second, every kiosk reconnecting after a restart) each one beyond opened a server
-#: connection and closed it at the end, and PostgreSQL starts a process for every
-#: connection, which then fills its caches and prepares its statements afresh: in
-#: ``bench/fleet.py``'s warm-up that churn was much of both replicas' work. A replica holds
-#: at most 24, so three replicas stay under PostgreSQL's default ``max_connections`` (100).
-SERVER_POOL_SIZE = 16
-SERVER_POOL_OVERFLOW = 8
+#: Connections a hub process keeps open to its database, and how many more it opens in a
+#: burst. SQLAlchemy's default keeps 5: with more heartbeats than that in flight (a busy
+#: second, every kiosk reconnecting after a restart) each one beyond opened a connection and
+#: closed it at the end. PostgreSQL starts a process for every connection, which then fills
+#: its caches and prepares its statements afresh: in ``bench/fleet.py``'s warm-up that churn
+#: was much of both replicas' work. SQLite churned the same way: in the bench a bunch of
+#: heartbeats arriving together opened seven connections in one second (each reading the
+#: schema again and running its pragmas) and closed them after, and every heartbeat of that
+#: second was slow; with 16 kept, a bunch that size finds its connections waiting. A replica
+#: holds at most 24, so three replicas stay under PostgreSQL's default ``max_connections``
+#: (100).
+POOL_SIZE = 16
+POOL_OVERFLOW = 8
 
 
 def autocommit_reads(engine: Engine) -> Engine:
@@ -330,6 +337,8 @@ class Database:
 
     def __init__(self, url: str):
         self.engine = make_engine(url)
+        #: The engine for lone reads (:func:`autocommit_reads`), derived once for every store.
+        self.reads = autocommit_reads(self.engine)
 
     def create_schema(self) -> None:
         create_tables(metadata, self.engine)

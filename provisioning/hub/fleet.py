@@ -58,7 +58,10 @@ class RateMeter:
             return len(self._times) / self.window_s
 
 
+#: Seconds between prunings of the heartbeat history (done by the heartbeat that finds one due).
 PRUNE_EVERY_S = 3600.0
+#: Seconds between re-signing rounds of the fleet's online TUF metadata.
+RESIGN_EVERY_S = 3600.0
 
 
 class FleetService:
@@ -152,20 +155,11 @@ class FleetService:
             self._kiosks_in_repo.add(kiosk_id)
         return repo.timestamp_version()
 
-    async def periodically(self) -> None:
-        """Re-sign online metadata before it expires (hourly, first at start)."""
-        import asyncio
-        import logging
-
-        from starlette.concurrency import run_in_threadpool
-
-        while True:
-            if self.repo is not None:
-                try:
-                    await run_in_threadpool(self.repo.refresh_expiring)
-                except Exception:
-                    logging.getLogger("sohoa.hub").exception("re-signing fleet metadata failed")
-            await asyncio.sleep(PRUNE_EVERY_S)
+    def refresh_metadata(self) -> None:
+        """Re-sign the configuration repository's online metadata before it expires (the
+        app's lifespan runs this every :data:`RESIGN_EVERY_S`, first at start)."""
+        if self.repo is not None:
+            self.repo.refresh_expiring()
 
     def _note_changes(
         self, kiosk_id: str, before: dict[str, Any] | None, hb: Heartbeat, now: datetime

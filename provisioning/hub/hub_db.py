@@ -42,6 +42,11 @@ class HubDB:
         """The shared engine (the fleet, rollout and admin-account tables use it too)."""
         return self.database.engine
 
+    @property
+    def reads(self) -> Engine:
+        """The shared engine for reads of one statement (:attr:`Database.reads`)."""
+        return self.database.reads
+
     def create_schema(self) -> None:
         self.database.create_schema()
 

@@ -27,7 +27,6 @@ release to a kiosk only inside its group's window.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -179,7 +178,7 @@ class RolloutService:
     """Rollouts over the hub's engine; ``hub_db`` writes the audit events."""
 
     def __init__(self, engine: Engine, hub_db: HubDB):
-        self.db = RolloutDB(engine)
+        self.db = RolloutDB(engine, hub_db.reads)
         self.db.create_schema()
         self.hub_db = hub_db
 
@@ -407,17 +406,6 @@ class RolloutService:
             "rollout_advanced", None, rollout=ro["id"], wave=ro["wave"] + 2, by=by
         )
         return str(ro["state"])
-
-    async def periodically(self, every_s: float = EVALUATE_EVERY_S) -> None:
-        """Advance soaked waves even when no report arrives (runs in the hub's lifespan)."""
-        from starlette.concurrency import run_in_threadpool
-
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                await run_in_threadpool(self.evaluate_all)
-            except Exception:
-                log.exception("rollout evaluation failed; next try in %.0f s", every_s)
 
     # --- administrators -------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from provisioning.hub.db import TZDateTime, autocommit_reads, devices
+from provisioning.hub.db import TZDateTime, devices
 from provisioning.hub.table_setup import create_tables
 
 metadata = sa.MetaData()
@@ -84,9 +84,9 @@ def _row(r: Any) -> dict[str, Any]:
 class RolloutDB:
     """Reads and writes of the rollout tables (one transaction per method)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, reads: Engine):
         self.engine = engine
-        self._reads = autocommit_reads(engine)
+        self._reads = reads  # the same engine for lone reads (HubDB.reads)
 
     def create_schema(self) -> None:
         create_tables(metadata, self.engine)

@@ -9,41 +9,26 @@ out or records must not depend on which.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from provisioning.fleet_schemas import Disk, Heartbeat, Versions
-from provisioning.hub.app import create_app
-from provisioning.hub.bootstrap import init_hub
-from provisioning.hub.config import load_hub_settings
 from provisioning.hub.db import now_utc
 from provisioning.hub.fleet import FleetService
-from provisioning.hub.fleet_keys import init_keys
-from provisioning.hub.service import HubService
-from provisioning.hub.tokens import hash_token
 from provisioning.hub.tuf_repo import ConfigRepository, kiosk_target
+from tests.support.hub import enroll_kiosks, fleet_hub_dir, hub_app
 
 KIOSK = "xa-0001"
 GROUP = "huyen-07"
 
 
-def replica(hub_dir: Path) -> Any:
-    app = create_app(HubService(load_hub_settings(hub_dir)))
-    return app
-
-
 @pytest.fixture
 def replicas(tmp_path: Path):
-    hub_dir = tmp_path / "hub"
-    init_hub(hub_dir, name="replicas")
-    init_keys(tmp_path / "keys", ConfigRepository(hub_dir / "tuf"))
-    a, b = replica(hub_dir), replica(hub_dir)
-    db = a.state.hub.db
-    db.tokens.add_token(hash_token("t"), GROUP, now_utc() + timedelta(days=1))
-    db.devices.enroll(hash_token("t"), KIOSK, "0a1b", now_utc() + timedelta(days=90))
+    hub_dir = fleet_hub_dir(tmp_path, name="replicas")
+    a, b = hub_app(hub_dir), hub_app(hub_dir)
+    enroll_kiosks(a.state.hub.db, GROUP, [(KIOSK, "0a1b")])
     yield a, b
     for app in (a, b):
         app.state.hub.close()

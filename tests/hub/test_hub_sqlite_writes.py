@@ -7,7 +7,6 @@ the background checkpoints take over, no commit checkpoints the log and the task
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
@@ -15,9 +14,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from provisioning.hub import app as app_module
 from provisioning.hub.db import make_engine
+from provisioning.hub.periodic import run_periodically
 from provisioning.hub.sqlite_writes import BackgroundCheckpoints, serialize_writers, write_lock
+from tests.support.tasks import run_for
 
 metadata = sa.MetaData()
 items = sa.Table("items", metadata, sa.Column("n", sa.Integer, primary_key=True))
@@ -125,29 +125,21 @@ def test_background_checkpoints_take_over_from_the_commits(tmp_path):
 def test_the_lifespan_task_checkpoints_until_cancelled(tmp_path, monkeypatch):
     engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
     metadata.create_all(engine)
-    monkeypatch.setattr(app_module, "CHECKPOINT_EVERY_S", 0.05)
     ran: list[tuple[int, int, int]] = []
-    ended: list[str] = []
     checkpoints = BackgroundCheckpoints(engine)
+    checkpoints.start()  # as the lifespan's background_duties does
     real = checkpoints.run_once
     monkeypatch.setattr(checkpoints, "run_once", lambda: ran.append(real()) or ran[-1])
 
-    async def run_a_while() -> None:
-        task = asyncio.create_task(app_module.checkpoint_periodically(checkpoints))
-        await asyncio.sleep(0.3)
+    def insert() -> None:
         with engine.begin() as conn:
             conn.execute(items.insert(), {"n": 7})
-        await asyncio.sleep(0.3)
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            ended.append("cancelled")
 
-    # Its own thread: another test's browser may have left this thread's event loop running.
-    runner = threading.Thread(target=asyncio.run, args=(run_a_while(),))
-    runner.start()
-    runner.join(30)
+    ended = run_for(
+        lambda: run_periodically(checkpoints.run_once, 0.05, "checkpoint of the hub database"),
+        0.6,
+        midway=insert,
+    )
     assert ended == ["cancelled"]
     assert len(ran) >= 3
     assert any(copied > 0 for _, _, copied in ran)  # the insert's pages were copied

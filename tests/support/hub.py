@@ -9,7 +9,9 @@ The fixtures ``hub`` and ``hub_factory`` reach every test through ``pytest_plugi
 with settings overrides in hub.toml's nested form, e.g.
 ``hub_factory(storage={"quota_bytes": 10_000})``. ``enroll_test_device`` enrolls a device
 through the real EST endpoint and returns its key and certificate paths;
-``serve_in_thread(hub_dir, store=...)`` runs the same server in-process for fault injection.
+``serve_in_thread(hub_dir, store=...)`` runs the same server in-process for fault injection;
+``fleet_hub_dir``, ``hub_app`` and ``enroll_kiosks`` compose the hub in-process without a
+server (replicas, round trips).
 """
 
 from __future__ import annotations
@@ -167,6 +169,42 @@ def init_hub_dir(path: Path, name: str = "test-hub") -> Path:
 
     init_hub(path, name=name)
     return path
+
+
+def fleet_hub_dir(base: Path, name: str = "test-hub") -> Path:
+    """A hub directory as ``sohoa hub init`` and ``sohoa fleet keys init`` leave it (the
+    configuration repository's keys kept offline in ``base / "keys"``)."""
+    from provisioning.hub.fleet_keys import init_keys
+    from provisioning.hub.tuf_repo import ConfigRepository
+
+    hub_dir = init_hub_dir(base / "hub", name=name)
+    init_keys(base / "keys", ConfigRepository(hub_dir / "tuf"))
+    return hub_dir
+
+
+def hub_app(hub_dir: Path, db_url: str | None = None) -> Any:
+    """The hub's own composition in-process (``HubService`` + ``create_app``, as ``python -m
+    provisioning.hub`` builds it); ``app.state.hub`` is its service, closed by the caller."""
+    from provisioning.hub.app import create_app
+    from provisioning.hub.config import load_hub_settings
+    from provisioning.hub.service import HubService
+
+    overrides = {"db_url": db_url} if db_url else {}
+    return create_app(HubService(load_hub_settings(hub_dir, **overrides)))
+
+
+def enroll_kiosks(db: Any, group: str, kiosks: list[tuple[str, str]]) -> None:
+    """Record ``kiosks`` (id, certificate serial) as enrolled in ``group``, one token each,
+    as the EST enrollment leaves them in the hub's database."""
+    from datetime import timedelta
+
+    from provisioning.hub.db import now_utc
+    from provisioning.hub.tokens import hash_token
+
+    for i, (kiosk, serial) in enumerate(kiosks):
+        token = hash_token(f"{group}-{kiosk}-{i}")
+        db.tokens.add_token(token, group, now_utc() + timedelta(days=1))
+        db.devices.enroll(token, kiosk, serial, now_utc() + timedelta(days=90))
 
 
 @pytest.fixture
