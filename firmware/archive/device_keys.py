@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from firmware.store.paths import DataPaths
 from sohoa_common.atomic import atomic_write_bytes
+from sohoa_common.x509_build import builder, key_usage
 
 log = logging.getLogger("sohoa.keys")
 
@@ -47,31 +48,17 @@ def _self_signed(key: ec.EllipticCurvePrivateKey, kiosk_id: str) -> x509.Certifi
             x509.NameAttribute(NameOID.COMMON_NAME, f"Sohoa kiosk {kiosk_id}"),
         ]
     )
-    now = dt.datetime.now(dt.UTC)
     pub = key.public_key()
     return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(pub)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=SELF_SIGNED_DAYS))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+        builder(
+            name,
+            name,
+            pub,
+            not_after=dt.timedelta(days=SELF_SIGNED_DAYS),
+            backdate=dt.timedelta(minutes=5),
         )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(key_usage(sign=True, non_repudiation=True), critical=True)
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.UniformResourceIdentifier(f"urn:sohoa:kiosk:{kiosk_id}")]

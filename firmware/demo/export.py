@@ -79,6 +79,7 @@ def make_recipient(key_path: Path, cert_path: Path, *, days: int = 3650) -> None
     from cryptography.x509.oid import NameOID
 
     from sohoa_common.atomic import atomic_write_bytes
+    from sohoa_common.x509_build import builder, key_usage
 
     key = rsa.generate_private_key(65537, 3072)
     name = x509.Name(
@@ -88,30 +89,16 @@ def make_recipient(key_path: Path, cert_path: Path, *, days: int = 3650) -> None
             x509.NameAttribute(NameOID.COMMON_NAME, "Lưu trữ tỉnh - chứng thư mã hóa (demo)"),
         ]
     )
-    now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+        builder(
+            name,
+            name,
+            key.public_key(),
+            not_after=dt.timedelta(days=days),
+            backdate=dt.timedelta(days=1),
         )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(key_usage(encipher_keys=True), critical=True)
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(
@@ -137,22 +124,6 @@ def _name(common_name: str) -> Any:
     )
 
 
-def _key_usage(*, sign: bool = False, cert_sign: bool = False) -> Any:
-    from cryptography import x509
-
-    return x509.KeyUsage(
-        digital_signature=sign,
-        content_commitment=sign,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def certify_kiosk(data_dir: Path | str, kiosk_id: str, *, days: int = 3650) -> Path:
     """Make the demo CA (once) and have it certify the kiosk's own signing key (what fleet
     enrollment does on a real kiosk), so demo exports verify with ``--trust`` that CA.
@@ -167,6 +138,7 @@ def certify_kiosk(data_dir: Path | str, kiosk_id: str, *, days: int = 3650) -> P
     )
     from firmware.store.paths import DataPaths
     from sohoa_common.atomic import atomic_write_bytes
+    from sohoa_common.x509_build import builder, key_usage
 
     ca_key_path, ca_cert_path = demo_ca_paths(data_dir)
     now = dt.datetime.now(dt.UTC)
@@ -177,15 +149,16 @@ def certify_kiosk(data_dir: Path | str, kiosk_id: str, *, days: int = 3650) -> P
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = _name("Sohoa fleet CA (demo)")
         ca = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=days))
+            builder(
+                ca_name,
+                ca_name,
+                ca_key.public_key(),
+                not_after=dt.timedelta(days=days),
+                backdate=dt.timedelta(days=1),
+                now=now,
+            )
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_key_usage(cert_sign=True), critical=True)
+            .add_extension(key_usage(cert_sign=True), critical=True)
             .sign(ca_key, hashes.SHA256())
         )
         ca_key_path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,15 +173,16 @@ def certify_kiosk(data_dir: Path | str, kiosk_id: str, *, days: int = 3650) -> P
     _, current = load_or_create_signing_identity(paths, kiosk_id=kiosk_id)
     if current.issuer != ca.subject:
         cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(f"Sohoa kiosk {kiosk_id}"))
-            .issuer_name(ca.subject)
-            .public_key(current.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(ca.not_valid_after_utc)
+            builder(
+                _name(f"Sohoa kiosk {kiosk_id}"),
+                ca.subject,
+                current.public_key(),
+                not_after=ca.not_valid_after_utc,
+                backdate=dt.timedelta(minutes=5),
+                now=now,
+            )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_key_usage(sign=True), critical=True)
+            .add_extension(key_usage(sign=True, non_repudiation=True), critical=True)
             .add_extension(
                 x509.SubjectAlternativeName(
                     [x509.UniformResourceIdentifier(f"urn:sohoa:kiosk:{kiosk_id}")]

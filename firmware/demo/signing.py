@@ -34,22 +34,6 @@ def _name(cn: str) -> Any:
     )
 
 
-def _usage(signer: bool) -> Any:
-    from cryptography import x509
-
-    return x509.KeyUsage(
-        digital_signature=signer,
-        content_commitment=signer,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=not signer,
-        crl_sign=not signer,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def make_signing_key(p12: Path, ca_pem: Path, days: int = 3650) -> None:
     """A P-256 demo CA and a signing certificate it issued, in ``p12`` (no passphrase,
     owner-readable only) and the CA certificate in ``ca_pem``."""
@@ -59,32 +43,35 @@ def make_signing_key(p12: Path, ca_pem: Path, days: int = 3650) -> None:
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     from sohoa_common.atomic import atomic_write_bytes
+    from sohoa_common.x509_build import builder, key_usage
 
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name(CN_CA))
-        .issuer_name(_name(CN_CA))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days))
+        builder(
+            _name(CN_CA),
+            _name(CN_CA),
+            ca_key.public_key(),
+            not_after=dt.timedelta(days=days),
+            backdate=dt.timedelta(days=1),
+            now=now,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_usage(False), critical=True)
+        .add_extension(key_usage(cert_sign=True), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(CN_SIGNER))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days - 1))
+        builder(
+            _name(CN_SIGNER),
+            ca.subject,
+            key.public_key(),
+            not_after=dt.timedelta(days=days - 1),
+            backdate=dt.timedelta(days=1),
+            now=now,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_usage(True), critical=True)
+        .add_extension(key_usage(sign=True, non_repudiation=True), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     blob = pkcs12.serialize_key_and_certificates(

@@ -22,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provisioning import schemas
 from sohoa_common.atomic import atomic_write_bytes
+from sohoa_common.x509_build import builder, key_usage
 
 CA_DAYS = 3650
 SERVER_DAYS = 825
@@ -86,34 +87,20 @@ def _builder(
     days: float,
     now: datetime | None = None,
 ) -> x509.CertificateBuilder:
-    now = now or datetime.now(UTC)
     return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - CLOCK_SKEW)
-        .not_valid_after(now + timedelta(days=days))
+        builder(
+            subject,
+            issuer,
+            public_key,
+            not_after=timedelta(days=days),
+            backdate=CLOCK_SKEW,
+            now=now,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
             critical=False,
         )
-    )
-
-
-def _key_usage(*, digital_signature: bool = False, cert_sign: bool = False) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=digital_signature,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
     )
 
 
@@ -124,7 +111,7 @@ def make_ca(hub_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate
     cert = (
         _builder(name, name, key.public_key(), key, CA_DAYS)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(key_usage(cert_sign=True), critical=True)
         .sign(key, hashes.SHA256())
     )
     return key, cert
@@ -149,7 +136,7 @@ def make_server_cert(
             _name(hub_name, "Sohoa hub"), ca_cert.subject, key.public_key(), ca_key, SERVER_DAYS
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(key_usage(sign=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .sign(ca_key, hashes.SHA256())
@@ -176,7 +163,7 @@ def make_receipt_signer(
             days,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(key_usage(sign=True), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     return key, cert
@@ -222,7 +209,7 @@ def issue_device_cert(
     cert = (
         _builder(_name(kiosk_id, "Sohoa kiosk"), ca_cert.subject, key, ca_key, days, now)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(key_usage(sign=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(
             x509.SubjectAlternativeName(
