@@ -44,27 +44,40 @@ kiosk at the hub's sampling (``[fleet] history_every_s``, 1 h) and measured on d
 Budget (issue 17): p99 heartbeat latency < 200 ms on one hub process, and the same with
 PostgreSQL behind two replicas.
 
-Measured 2026-12-03, ``--quick``, nice 10 on an otherwise idle 2-core machine, 45 s
-measured (one run of this code; PostgreSQL's row had two hubs, the database, the balancer
-and the 3,300 agents on the 2 cores)::
+Measured 2026-12-03 with the default 120 s window, nice 10 on an otherwise idle 2-core
+machine (PostgreSQL's row had two hubs, the database, the balancer and the 3,300 agents on
+the 2 cores)::
 
     configuration      heartbeats  p50 ms  p99 ms  in-hub p99  hub CPU/hb  DB CPU/hb  week
-    SQLite, 1 hub            2433    12.8   307.6       251.2     7.38 ms          -  364.6 MB
-    PostgreSQL, 2 hubs       2497    19.6   221.2       133.5     9.73 ms    1.43 ms  363.9 MB
+    SQLite, 1 hub            6573    11.0    33.5        24.3     5.77 ms          -  364.6 MB
+    PostgreSQL, 2 hubs       6593    15.3    50.2        39.1     7.76 ms    1.14 ms  364.3 MB
 
-CPU in that window: hubs 0.40 (SQLite) and 0.54 cores (PostgreSQL's two), PostgreSQL 0.08,
-the agents 0.23 to 0.26, the balancer 0.05. A PostgreSQL run before it measured p99 68.9 ms
-(in-hub 53.0); SQLite's other runs with the same hub code 61.9 and 231.5 ms. What is left
-over the budget is one second per run or none: every heartbeat in it slow at once (SQLite:
-a read up to 243 ms and no interpreter stall, so the thread waited outside Python: in
-SQLite's busy handler is my guess, not yet shown; PostgreSQL: up to 189 ms), the rest of the window within some 60 ms (in-hub p99 of the
-other seconds). Before the database started as a running fleet's, every PostgreSQL run had
-such a burst of 40 to 80 heartbeats at 290 to 670 ms: the first WAL segment switch of a
-fresh cluster zero-filling 16 MB while commits waited (a checkpoint before the run, as a
-running server has had many, removed it: the run before it 431.5 ms, the run after 68.9), or autovacuum analyzing the
+CPU in that window: hubs 0.32 (SQLite) and 0.43 cores (PostgreSQL's two), PostgreSQL 0.06,
+the agents 0.19 to 0.20, the balancer 0.03; no heartbeat of the SQLite hub took 100 ms, one
+of PostgreSQL's did. ``--quick`` runs of the same code: SQLite 36.4 and 39.9 ms, PostgreSQL
+50.7 and 41.2 ms.
+
+Below the table are where the time went (heartbeats of 100 ms or more by the second they
+started, with the slowest body arrival, authentication, service and database write in that
+second), statements, commits and pool checkouts of 20 ms or more, database connections the
+hubs opened in the window, and the collector's pauses in the hubs, the agents' process and
+the balancer. Those lines found the last over-budget second of each earlier run (p99 92.7
+to 307.6 ms, one second per run in which every heartbeat was slow at once): a full
+collection of the agents' process, 388 ms over its 480,000 objects of connection state,
+stopped all 3,300 simulated kiosks at once, and their overdue heartbeats then reached the
+hub in one bunch; on SQLite that bunch also opened seven database connections in the same
+second and closed them after (the pool kept 5; it keeps 16 now, as on PostgreSQL). Real
+kiosks are 3,300 processes of their own, so the agents' process now freezes its state out
+of the collector once every agent is connected, as the hub does at start
+(``tune_collector``).
+
+Before the database started as a running fleet's, every PostgreSQL run had a burst of 40 to
+80 heartbeats at 290 to 670 ms: the first WAL segment switch of a fresh cluster zero-filling
+16 MB while commits waited (a checkpoint before the run, as a running server has had many,
+removed it: the run before it 431.5 ms, the run after 68.9), or autovacuum analyzing the
 freshly loaded tables. Before PostgreSQL kept its pool (16 server connections) and its lone
 reads went without BEGIN/ROLLBACK (8 statements a heartbeat instead of 14), the warm-up's
-first contacts took 17 to 35 s at the median (now 0.3 to 3 s) and their queue spilled into
+first contacts took 17 to 35 s at the median (now 0.06 to 1.5 s) and their queue spilled into
 the window (p99 1,778 to 4,548 ms). Before session 9's code (the collector's full
 collections of 150 to 330 ms, SQLite's busy handler, checkpoints inside commits) SQLite
 ranged from 62 to 1,390 ms.
