@@ -74,7 +74,10 @@ class FleetDB:
         history row is older than ``history_every``; and the device's ``last_seen_at``
         (which :func:`~provisioning.hub.auth.authenticate` leaves to this transaction on
         the heartbeat route): one commit per heartbeat. Returns the previous latest state
-        (``received_at``, ``interval_s``, ``body``) or None, read in the same transaction."""
+        (``received_at``, ``interval_s``, ``body``) or None, read in the same transaction on
+        PostgreSQL; SQLite's driver begins the transaction at its first write, so there the
+        read comes just before it, which is the same thing for one kiosk, whose heartbeats
+        follow each other."""
         at = at or now_utc()
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         with self.engine.begin() as conn:
