@@ -115,7 +115,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from bench.gc_pauses import record_pauses  # noqa: E402
+from bench.gc_pauses import record_pauses, recording_pauses  # noqa: E402
 from provisioning.agent.hub_link import LIMITS as AGENT_LIMITS  # noqa: E402
 from provisioning.fleet_schemas import (  # noqa: E402
     HEALTHZ_PATH,
@@ -263,13 +263,15 @@ def serve_timed(hub_dir: str, port: int, out: str) -> None:
 
     engine.pool.connect = checkout_timed  # type: ignore[method-assign]
 
+    connections: list[tuple[float, str]] = []  # (time, "opened" or "closed")
+
     @sa.event.listens_for(engine, "connect")
     def _opened(*_a):  # type: ignore[no-untyped-def]
-        statements.append((time.monotonic(), 0.0, "OPENED", threading.current_thread().name))
+        connections.append((time.monotonic(), "opened"))
 
     @sa.event.listens_for(engine, "close")
     def _closed(*_a):  # type: ignore[no-untyped-def]
-        statements.append((time.monotonic(), 0.0, "CLOSED", threading.current_thread().name))
+        connections.append((time.monotonic(), "closed"))
 
     @sa.event.listens_for(engine, "commit")
     def _commit_start(_c):  # type: ignore[no-untyped-def]
@@ -305,7 +307,9 @@ def serve_timed(hub_dir: str, port: int, out: str) -> None:
 
     def write_out() -> None:
         recorded = {"times": times, "gc": pauses, "work": work, "stalls": stalls}
-        recorded.update(accepted=accepted, statements=statements, bodies=bodies)
+        recorded.update(
+            accepted=accepted, statements=statements, connections=connections, bodies=bodies
+        )
         Path(out).write_text(json.dumps(recorded))
         dumped[0] = True
 
@@ -532,18 +536,6 @@ class Window:
     async def open_when_settled(self) -> None:
         await self.all_connected.wait()
         await asyncio.sleep(max(0.0, self.not_before - time.monotonic()))
-        # 3,300 kiosks are 3,300 small processes; here they are one, whose heap of
-        # connection state the collector walked in full in some 390 ms now and then: every
-        # simulated kiosk stopped at once, then their overdue heartbeats reached the hub in
-        # one bunch (the agents' pauses are printed below the table). So this process's
-        # state, built by now, is frozen out of later collections, as the hub freezes its own.
-        tracked = len(gc.get_objects())
-        tune_collector()
-        print(
-            f"  agents' collector: {tracked:,} objects frozen, "
-            f"{psutil.Process().memory_info().rss / 2**20:.0f} MB resident",
-            flush=True,
-        )
         calm_since, give_up = None, time.monotonic() + SETTLE_AT_MOST_S
         while time.monotonic() < give_up:  # an overloaded hub never settles: measure it so
             now = time.monotonic()
@@ -647,6 +639,19 @@ async def run_agents(
     window = Window(len(fleet), duration, time.monotonic() + interval)
 
     async def mark_window() -> None:
+        await window.all_connected.wait()
+        # 3,300 kiosks are 3,300 small processes; here they are one, whose heap of
+        # connection state the collector walked in full in some 390 ms now and then: every
+        # simulated kiosk stopped at once, then their overdue heartbeats reached the hub in
+        # one bunch (the agents' pauses are printed below the table). So this process's
+        # state, built by now, is frozen out of later collections, as the hub freezes its own.
+        tracked = len(gc.get_objects())
+        tune_collector()
+        print(
+            f"  agents' collector: {tracked:,} objects frozen, "
+            f"{psutil.Process().memory_info().rss / 2**20:.0f} MB resident",
+            flush=True,
+        )
         await window.open_when_settled()
         for m in meters:
             m.mark()
@@ -685,8 +690,9 @@ class Result:
     accepted: int  # connections the hubs accepted in the window
     other_cpu: dict[str, float]  # CPU seconds in the window of the agents, the balancer
     statements: list[tuple[float, float, str, str]]  # (second, seconds, what, thread) slow ones
+    connections: list[tuple[int, str]]  # (second, "opened" or "closed") of database connections
     bodies: list[tuple[int, float]]  # (second, seconds) until each heartbeat's body had arrived
-    others_gc: dict[str, list[tuple[float, float, int]]]  # agents', balancer's collections
+    others_gc: dict[str, list[tuple[float, float, int, int]]]  # agents', balancer's collections
     samples_window_s: float  # the window's length
 
 
@@ -807,6 +813,13 @@ def pg_size(database_url: str) -> int:
     return size
 
 
+def in_window(rows: list, window: tuple[float, float], ndigits: int | None = None) -> list:
+    """The rows (monotonic start, ...) that started in the window, each start as seconds
+    into the window (rounded to ``ndigits``; whole seconds by default)."""
+    w0, w1 = window
+    return [(round(row[0] - w0, ndigits), *row[1:]) for row in rows if w0 <= row[0] < w1]
+
+
 def run_config(
     name: str, base: Path, hub_template: Path, fleet: list[Kiosk], args: argparse.Namespace
 ) -> Result:
@@ -880,9 +893,10 @@ def run_config(
             "measured",
             flush=True,
         )
-        agents_gc = record_pauses()
-        samples, window = asyncio.run(run_agents(fleet, ca, url, args.duration, interval, meters))
-        gc.callbacks.clear()  # this run's recorder only: the next configuration starts afresh
+        with recording_pauses() as agents_gc:
+            samples, window = asyncio.run(
+                run_agents(fleet, ca, url, args.duration, interval, meters)
+            )
         hub_cpu = hub_meter.seconds()
         db_cpu = db_meter.seconds() if db_meter else None
         other_cpu = {what: m.seconds() for what, m in others.items()}
@@ -895,57 +909,23 @@ def run_config(
         relays = {"agents": agents_gc}
         if balancer_gc.exists():
             relays["balancer"] = json.loads(balancer_gc.read_text())
-        others_gc = {
-            what: [
-                (round(t - window[0], 1), dt, g)
-                for t, dt, g, _ in runs
-                if window[0] <= t < window[1]
-            ]
-            for what, runs in relays.items()
-        }
-        bodies = [
-            (round(t0 - window[0]), dt)
-            for rec in recorded
-            for t0, dt in rec.get("bodies", [])
-            if window[0] <= t0 < window[1]
-        ]
-        in_window = [
-            (t0, dt) for rec in recorded for t0, dt in rec["times"] if window[0] <= t0 < window[1]
-        ]
-        inside = sorted(dt for _, dt in in_window)
-        slow = sorted((round(t0 - window[0]), dt) for t0, dt in in_window if dt * 1000 >= SLOW_MS)
-        fsyncs = sorted(
-            dt
-            for t0, dt in (json.loads(probe_out.read_text()) if probe_out.exists() else [])
-            if window[0] <= t0 < window[1]
-        )
-        work = [
-            (round(t0 - window[0]), svc, dbw, auth)
-            for rec in recorded
-            for t0, svc, dbw, auth in rec.get("work", [])
-            if window[0] <= t0 < window[1]
-        ]
-        accepted = sum(
-            1 for rec in recorded for t0 in rec.get("accepted", []) if window[0] <= t0 < window[1]
-        )
-        stalls = [
-            (round(t0 - window[0], 1), dt)
-            for rec in recorded
-            for t0, dt in rec.get("stalls", [])
-            if window[0] <= t0 < window[1]
-        ]
-        statements = [
-            (round(t0 - window[0], 2), dt, what, thread)
-            for rec in recorded
-            for t0, dt, what, thread in rec.get("statements", [])
-            if window[0] <= t0 < window[1]
-        ]
-        collections = [
-            (round(t0 - window[0], 1), dt, gen, freed)
-            for rec in recorded
-            for t0, dt, gen, freed in rec["gc"]
-            if window[0] <= t0 < window[1]
-        ]
+        others_gc = {what: in_window(runs, window, 1) for what, runs in relays.items()}
+
+        def hubs(key: str) -> list[list]:
+            return [row for rec in recorded for row in rec.get(key, [])]
+
+        heartbeats = in_window(hubs("times"), window)
+        inside = sorted(dt for _, dt in heartbeats)
+        slow = sorted((sec, dt) for sec, dt in heartbeats if dt * 1000 >= SLOW_MS)
+        probed = json.loads(probe_out.read_text()) if probe_out.exists() else []
+        fsyncs = sorted(dt for _, dt in in_window(probed, window))
+        work = in_window(hubs("work"), window)
+        accepted = sum(window[0] <= t0 < window[1] for t0 in hubs("accepted"))
+        stalls = in_window(hubs("stalls"), window, 1)
+        statements = in_window(hubs("statements"), window, 2)
+        connections = in_window(hubs("connections"), window)
+        bodies = in_window(hubs("bodies"), window)
+        collections = in_window(hubs("gc"), window, 1)
         if pg is not None:
             for line in pg_maintenance(pg.url, window):
                 print(f"  [{name}] {line}")
@@ -975,6 +955,7 @@ def run_config(
         accepted,
         other_cpu,
         statements,
+        connections,
         bodies,
         others_gc,
         window[1] - window[0],
@@ -1093,18 +1074,17 @@ def print_where_time_went(r: Result) -> None:
             f"  interpreter stalls >= {STALL_MS:.0f} ms: {len(r.stalls)}, worst "
             + ", ".join(f"s{sec}: {dt * 1000:.0f} ms" for sec, dt in worst_stalls)
         )
-    churn = [st for st in r.statements if st[2] in ("OPENED", "CLOSED")]
-    if churn:
+    if r.connections:
         print(
-            f"  database connections opened {sum(st[2] == 'OPENED' for st in churn)}, closed "
-            f"{sum(st[2] == 'CLOSED' for st in churn)} in the window, in seconds "
-            + ", ".join(sorted({f"s{st[0]:.0f}" for st in churn}))
+            f"  database connections opened {sum(c == 'opened' for _, c in r.connections)}, "
+            f"closed {sum(c == 'closed' for _, c in r.connections)} in the window, in seconds "
+            + ", ".join(f"s{sec}" for sec in sorted({sec for sec, _ in r.connections}))
         )
-    timed = [st for st in r.statements if st[2] not in ("OPENED", "CLOSED")]
-    if timed:
-        longest = sorted(timed, key=lambda st: -st[1])[:8]
+    if r.statements:
+        longest = sorted(r.statements, key=lambda st: -st[1])[:8]
         print(
-            f"  database statements, commits, checkouts >= {STATEMENT_MS:.0f} ms: {len(timed)}, "
+            f"  database statements, commits, checkouts >= {STATEMENT_MS:.0f} ms: "
+            f"{len(r.statements)}, "
             "longest "
             + ", ".join(
                 f"s{at:.2f}: {what} {dt * 1000:.0f} ms ({thread})"
@@ -1117,7 +1097,7 @@ def print_where_time_went(r: Result) -> None:
             print(
                 f"  collector of the {what}: {len(runs)} runs, {sum(c[1] for c in runs) * 1000:.0f}"
                 " ms in all, longest "
-                + ", ".join(f"s{at}: gen {g} {dt * 1000:.0f} ms" for at, dt, g in worst_runs)
+                + ", ".join(f"s{at}: gen {g} {dt * 1000:.0f} ms" for at, dt, g, _ in worst_runs)
             )
     long_runs = [c for c in r.collections if c[1] * 1000 >= SLOW_MS / 2]
     for sec, dt, g, freed in long_runs[:5]:

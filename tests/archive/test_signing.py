@@ -29,6 +29,7 @@ from firmware.archive.signing import (
     validate_pdf,
 )
 from firmware.archive.xmp import parse_xmp
+from sohoa_common.x509_build import key_usage
 
 TOKEN_LABEL, KEY_LABEL, PIN = "sohoa-test", "kiosk-signer", "246810"
 SOFTHSM_MODULES = (
@@ -44,20 +45,6 @@ def _name(cn: str) -> x509.Name:
             x509.NameAttribute(NameOID.COMMON_NAME, cn),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Văn phòng Tỉnh ủy"),
         ]
-    )
-
-
-def _key_usage(signer: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=signer,
-        content_commitment=signer,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=not signer,
-        crl_sign=not signer,
-        encipher_only=False,
-        decipher_only=False,
     )
 
 
@@ -77,7 +64,7 @@ class FakeCA:
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_key_usage(False), critical=True)
+            .add_extension(key_usage(cert_sign=True), critical=True)
             .sign(self.key, hashes.SHA256())
         )
 
@@ -92,7 +79,7 @@ class FakeCA:
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_key_usage(True), critical=True)
+            .add_extension(key_usage(sign=True, non_repudiation=True), critical=True)
             .sign(self.key, hashes.SHA256())
         )
 

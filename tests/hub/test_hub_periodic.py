@@ -42,22 +42,26 @@ def test_first_at_start_runs_before_the_first_wait() -> None:
     assert calls == []
 
 
+DUTIES = {
+    "upload expiry sweep",
+    "re-signing fleet metadata",
+    "rollout evaluation",
+    "checkpoint of the hub database",
+}
+
+
 def test_the_lifespan_runs_every_duty_and_cancels_them(tmp_path: Path) -> None:
     app = hub_app(fleet_hub_dir(tmp_path))
-    seen: list[set[str]] = []
+    running: list[asyncio.Task] = []
 
     @app.get("/__duties")
     async def duties() -> list[str]:
-        return sorted(t.get_name() for t in asyncio.all_tasks() if not t.done())
+        running.extend(t for t in asyncio.all_tasks() if t.get_name() in DUTIES)
+        return sorted(t.get_name() for t in running if not t.done())
 
     try:
         with TestClient(app) as client:
-            seen.append(set(client.get("/__duties").json()))
+            assert set(client.get("/__duties").json()) == DUTIES
     finally:
         app.state.hub.close()
-    assert {
-        "upload expiry sweep",
-        "re-signing fleet metadata",
-        "rollout evaluation",
-        "checkpoint of the hub database",
-    } <= seen[0]
+    assert running and all(t.cancelled() for t in running)  # the shutdown ended each one

@@ -23,6 +23,7 @@ from firmware.store.paths import DataPaths
 from firmware.uplink import identity as idm
 from provisioning import schemas
 from sohoa_common.atomic import atomic_write_bytes
+from sohoa_common.x509_build import key_usage
 
 
 def _name(cn: str) -> x509.Name:
@@ -50,20 +51,7 @@ def _cert(
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=not ca,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(key_usage(sign=not ca, cert_sign=ca), critical=True)
     )
     if san:
         b = b.add_extension(
