@@ -22,7 +22,6 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy.engine import Engine
 
 from provisioning.fleet_schemas import (
     COMMAND_KINDS,
@@ -74,12 +73,11 @@ class CommandError(Exception):
 class CommandService:
     def __init__(
         self,
-        engine: Engine,
         hub_db: HubDB,
         key: ec.EllipticCurvePrivateKey | None = None,
         cert: Any = None,
     ):
-        self.engine = engine
+        self.engine = hub_db.engine
         self.hub_db = hub_db
         self.key = key
         self.signer_b64 = (
@@ -87,7 +85,7 @@ class CommandService:
             if cert is not None
             else None
         )
-        create_tables(metadata, engine)
+        create_tables(metadata, self.engine)
 
     def create(
         self,

@@ -86,7 +86,6 @@ class FleetService:
 
         #: Remote commands; ``signer`` is the hub's ReceiptSigner (its key signs commands).
         self.commands = CommandService(
-            hub_db.engine,
             hub_db,
             getattr(signer, "key", None),
             getattr(signer, "cert", None),
@@ -96,7 +95,7 @@ class FleetService:
         from provisioning.hub.rollouts import RolloutService
 
         #: Staged releases: outcomes the heartbeat reports, the release its answer offers.
-        self.rollouts = RolloutService(hub_db.engine, hub_db)
+        self.rollouts = RolloutService(hub_db)
         self.rate = RateMeter()
         self._pruned_at = -PRUNE_EVERY_S
 

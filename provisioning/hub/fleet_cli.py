@@ -117,7 +117,7 @@ def cmd_command(args: argparse.Namespace) -> int:
     db = HubDB(settings.database_url)
     try:
         db.create_schema()
-        service = CommandService(db.engine, db)
+        service = CommandService(db)
         if args.action == "list":
             rows = service.list(args.kiosk)
             print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))

@@ -41,7 +41,7 @@ def _service(args: argparse.Namespace) -> Iterator[RolloutService]:
 
     with args.open_db(args.settings_of(args)) as db:
         try:
-            yield RolloutService(db.engine, db)
+            yield RolloutService(db)
         except RolloutError as exc:
             raise KioskError(exc.code, exc.message_en, exc.message_vi, status=exc.status) from None
 

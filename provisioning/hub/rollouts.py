@@ -41,8 +41,6 @@ from provisioning.hub.db import now_utc
 from provisioning.hub.rollouts_db import RolloutDB
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
     from provisioning.hub.hub_db import HubDB
 
 log = logging.getLogger("sohoa.hub.rollouts")
@@ -175,10 +173,10 @@ def _matches(target: dict[str, Any], device: dict[str, Any]) -> bool:
 
 
 class RolloutService:
-    """Rollouts over the hub's engine; ``hub_db`` writes the audit events."""
+    """Rollouts in the hub database (``hub_db``), which also writes their audit events."""
 
-    def __init__(self, engine: Engine, hub_db: HubDB):
-        self.db = RolloutDB(engine, hub_db.reads)
+    def __init__(self, hub_db: HubDB):
+        self.db = RolloutDB(hub_db.engine, hub_db.reads)
         self.db.create_schema()
         self.hub_db = hub_db
 

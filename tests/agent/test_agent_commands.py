@@ -68,7 +68,7 @@ def _service(hub):
     from provisioning.hub.commands import CommandService
 
     db = hub.db()
-    return CommandService(db.engine, db), db
+    return CommandService(db), db
 
 
 def _send(hub, kind: str, **kw) -> str:
@@ -96,7 +96,7 @@ def _signed_by_hub(hub, fields: dict, expires_in: timedelta) -> dict:
     db = hub.db()
     try:
         svc = CommandService(
-            db.engine, db, pki.load_key(s.receipt_key_path), pki.load_cert(s.receipt_cert_path)
+            db, pki.load_key(s.receipt_key_path), pki.load_cert(s.receipt_cert_path)
         )
         now = datetime.now(UTC)
         row = {"kiosk_id": KIOSK, "args": {}, "created_at": now, "expires_at": now + expires_in}
@@ -261,7 +261,7 @@ def test_expired_and_badly_signed_commands_are_refused_with_a_reason(fleet):
     )
     svc, db = _service(fleet.hub)
     try:
-        rogue = CommandService(db.engine, db, rogue_key, rogue_cert)
+        rogue = CommandService(db, rogue_key, rogue_cert)
         row = {
             "kiosk_id": KIOSK,
             "args": {},

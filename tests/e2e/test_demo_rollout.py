@@ -86,7 +86,7 @@ def _rollout(data: Path, version: str) -> tuple[dict, dict]:
     from the demo hub's database."""
     db = HubDB(load_hub_settings(data / "hub").database_url)
     try:
-        svc = RolloutService(db.engine, db)
+        svc = RolloutService(db)
         ro = next(r for r in svc.list() if r["release"]["version"] == version)
         return svc.status(ro["id"]), svc.db.outcomes(ro["id"])
     finally:

@@ -116,7 +116,7 @@ def test_admin_page_end_to_end(site, admin_page, tmp_path):
     try:
         from provisioning.hub.commands import CommandService
 
-        cmds = CommandService(db.engine, db).list(KIOSK)
+        cmds = CommandService(db).list(KIOSK)
     finally:
         db.close()
     assert [(c["kind"], c["created_by"], c["state"]) for c in cmds] == [
@@ -183,7 +183,7 @@ def test_viewer_sees_but_cannot_act_and_lockout(site, admin_page):
     try:
         from provisioning.hub.commands import CommandService
 
-        assert CommandService(db.engine, db).list(KIOSK) == []
+        assert CommandService(db).list(KIOSK) == []
     finally:
         db.close()
     # the browser has no client certificate: device routes stay closed to it

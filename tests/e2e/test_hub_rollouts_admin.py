@@ -81,7 +81,7 @@ def _report(agent: Agent, outcome: str, version: str, reason: str | None = None)
 def _rollout(hub) -> dict:
     db = hub.db()
     try:
-        rows = RolloutService(db.engine, db).list()
+        rows = RolloutService(db).list()
         assert len(rows) == 1
         return rows[0]
     finally:

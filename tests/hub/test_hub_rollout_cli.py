@@ -64,7 +64,7 @@ def test_rollout_commands_end_to_end(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     rid = r.stdout.strip().rsplit(" ", 1)[-1]
-    svc = RolloutService(db.engine, db)
+    svc = RolloutService(db)
     ro = svc.get(rid)
     assert ro["release"]["sha256"] == "c" * 64 and ro["previous"]["version"] == "1.1.0"
     assert ro["target"]["groups"] == ["g0", "g1"] and [w["percent"] for w in ro["waves"]] == [

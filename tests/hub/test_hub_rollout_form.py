@@ -52,7 +52,7 @@ def test_the_form_starts_a_rollout_of_a_signed_release_and_refuses_an_unsigned_n
         assert ok.status_code == 303, ok.text
     db = hub.db()
     try:
-        rows = RolloutService(db.engine, db).list()
+        rows = RolloutService(db).list()
     finally:
         db.close()
     assert len(rows) == 1
