@@ -20,17 +20,19 @@ def key_usage(
     sign: bool = False,
     non_repudiation: bool = False,
     encipher_keys: bool = False,
+    agree_keys: bool = False,
     cert_sign: bool = False,
 ) -> x509.KeyUsage:
     """``sign``: digital signatures (TLS client auth, CMS); ``non_repudiation``: the
     contentCommitment bit a PAdES signature of a document carries; ``encipher_keys``: a
-    recipient's key wraps the content key; ``cert_sign``: a CA (certificates and CRLs)."""
+    recipient's RSA key wraps the content key; ``agree_keys``: a recipient's EC key agrees
+    on it (ECDH); ``cert_sign``: a CA (certificates and CRLs)."""
     return x509.KeyUsage(
         digital_signature=sign,
         content_commitment=non_repudiation,
         key_encipherment=encipher_keys,
         data_encipherment=False,
-        key_agreement=False,
+        key_agreement=agree_keys,
         key_cert_sign=cert_sign,
         crl_sign=cert_sign,
         encipher_only=False,

@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 from firmware.archive.seal import verify_sealed
 from firmware.errors import KioskError
 from firmware.kiosk import Kiosk
+from sohoa_common.x509_build import builder, key_usage
 
 HEADER = [  # (top, left, text): a Party letter's page-1 header, one OCR line per row
     (238, 420, "BAN CHẤP HÀNH TRUNG ƯƠNG"),
@@ -184,25 +185,16 @@ def _p12(tmp_path: Path) -> tuple[Path, x509.Certificate]:
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Kiosk CA")])
 
     def cert(subject, pub, is_ca):
-        usage = x509.KeyUsage(
-            digital_signature=not is_ca,
-            content_commitment=not is_ca,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=is_ca,
-            crl_sign=is_ca,
-            encipher_only=False,
-            decipher_only=False,
-        )
+        usage = key_usage(sign=not is_ca, non_repudiation=not is_ca, cert_sign=is_ca)
         b = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_name)
-            .public_key(pub)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=9))
+            builder(
+                subject,
+                ca_name,
+                pub,
+                not_after=dt.timedelta(days=9),
+                backdate=dt.timedelta(days=1),
+                now=now,
+            )
             .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
             .add_extension(usage, critical=True)
         )

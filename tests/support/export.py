@@ -29,6 +29,8 @@ from firmware.events import EventBus
 from firmware.export.exporter import Exporter
 from firmware.store.catalog import Catalog, new_id
 from firmware.store.paths import DataPaths
+from sohoa_common.x509_build import builder
+from sohoa_common.x509_build import key_usage as x509_key_usage
 
 STICK = {"vid": "0781", "pid": "5581", "serial": "4C530001", "label": "USB Văn phòng 1"}
 
@@ -51,33 +53,22 @@ def make_cert(
         else ec.generate_private_key(ec.SECP256R1())
     )
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + dt.timedelta(days=start_days))
-        .not_valid_after(now + dt.timedelta(days=start_days + days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
+    b = builder(
+        subject,
+        subject,
+        key.public_key(),
+        not_after=dt.timedelta(days=start_days + days),
+        backdate=dt.timedelta(days=-start_days),
+    ).add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     if key_usage is not None:
         enc = key_usage == "encrypt"
-        b = b.add_extension(
-            x509.KeyUsage(
-                digital_signature=not enc,
-                content_commitment=False,
-                key_encipherment=enc and kind == "rsa",
-                data_encipherment=False,
-                key_agreement=enc and kind == "ec",
-                key_cert_sign=ca,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+        usage = x509_key_usage(
+            sign=not enc,
+            encipher_keys=enc and kind == "rsa",
+            agree_keys=enc and kind == "ec",
+            cert_sign=ca,
         )
+        b = b.add_extension(usage, critical=True)
     cert = b.sign(key, hashes.SHA256())
     directory.mkdir(parents=True, exist_ok=True)
     key_path, cert_path = directory / f"{name}.key.pem", directory / f"{name}.crt.pem"
