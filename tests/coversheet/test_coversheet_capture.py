@@ -290,6 +290,7 @@ def test_separators_in_a_scanner_feeder_split_the_batch(kiosk_factory, printed):
     assert kiosk.current_doc_id == docs[2]
 
 
+@pytest.mark.slow  # 40 renders at 12 MP: a sweep (a minute on two busy cores), not a path
 def test_qr_robustness_on_12mp_sim_photos(printed, capsys):
     """20 photos of printed sheets (perspective, rotation, uneven warm light, vignette,
     lens blur, noise, desks) are read; 20 photos of ordinary documents give no sheet."""
