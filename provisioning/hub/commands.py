@@ -33,6 +33,7 @@ from provisioning.fleet_schemas import (
 from provisioning.hub.db import TZDateTime, now_utc
 from provisioning.hub.fleet_db import metadata
 from provisioning.hub.hub_db import HubDB
+from provisioning.hub.refusals import Refusal
 from provisioning.hub.table_setup import create_tables
 
 DEFAULT_EXPIRY = timedelta(hours=24)
@@ -66,8 +67,8 @@ _PENDING_FOR = (
 )
 
 
-class CommandError(Exception):
-    pass
+class CommandError(Refusal):
+    """A refused command: unknown kind, no such kiosk, a malformed result."""
 
 
 class CommandService:
@@ -97,11 +98,19 @@ class CommandService:
         expires_in: timedelta = DEFAULT_EXPIRY,
     ) -> dict[str, Any]:
         if kind not in COMMAND_KINDS:
+            known = ", ".join(sorted(COMMAND_KINDS))
             raise CommandError(
-                f"unknown command {kind!r} (one of {', '.join(sorted(COMMAND_KINDS))})"
+                "command_unknown",
+                f"Unknown command {kind!r}; the kiosk agent runs: {known}.",
+                f"Không có lệnh {kind!r}; máy chỉ nhận các lệnh: {known}.",
             )
         if not any(d["kiosk_id"] == kiosk_id for d in self.hub_db.devices.list_devices()):
-            raise CommandError(f"no enrolled kiosk {kiosk_id!r}")
+            raise CommandError(
+                "command_no_kiosk",
+                f"No enrolled kiosk {kiosk_id!r}; check the id in the fleet table.",
+                f"Không có máy {kiosk_id!r} đã đăng ký; hãy xem lại mã máy trong danh sách.",
+                status=404,
+            )
         now = now_utc()
         row = {
             "id": secrets.token_hex(8),
@@ -134,7 +143,12 @@ class CommandService:
 
     def sign(self, row: dict[str, Any]) -> dict[str, Any]:
         if self.key is None or self.signer_b64 is None:
-            raise CommandError("this hub process has no signing key")
+            raise CommandError(
+                "command_no_signer",
+                "This hub process has no key to sign commands; start it with its receipt key.",
+                "Máy chủ này không có khóa để ký lệnh; hãy khởi động với khóa ký biên nhận.",
+                status=500,
+            )
         cmd = {
             "type": COMMAND_TYPE,
             "id": row["id"],
@@ -163,7 +177,12 @@ class CommandService:
         """Store the kiosk's report; False when there is no such command of this kiosk. A
         second report of a finished command changes nothing (the first one counts)."""
         if result.status not in RESULT_STATES:
-            raise CommandError(f"status must be one of {', '.join(sorted(RESULT_STATES))}")
+            states = ", ".join(sorted(RESULT_STATES))
+            raise CommandError(
+                "command_bad_result",
+                f"A command's status must be one of {states}.",
+                f"Trạng thái của lệnh phải là một trong: {states}.",
+            )
         with self.engine.begin() as conn:
             row = conn.execute(
                 sa.select(commands.c.state, commands.c.kind).where(

@@ -137,7 +137,7 @@ def cmd_command(args: argparse.Namespace) -> int:
                 expires_in=timedelta(minutes=args.expires_min),
             )
         except CommandError as exc:
-            raise _repo_error(exc) from None
+            raise KioskError(exc.code, exc.message_en, exc.message_vi, status=exc.status) from None
     finally:
         db.close()
     print(f"Đã xếp lệnh / queued {row['kind']} for {row['kiosk_id']}: id {row['id']}")

@@ -94,7 +94,7 @@ async def command_result(request: Request) -> Response:
             fleet.commands.record_result, device.kiosk_id, command_id, result
         )
     except CommandError as exc:
-        raise HubError(schemas.E_BAD_REQUEST, str(exc)) from None
+        raise HubError(schemas.E_BAD_REQUEST, exc.message_en) from None
     if not known:
         raise HubError(schemas.E_NOT_FOUND, "no such command for this kiosk")
     return Response(status_code=204)

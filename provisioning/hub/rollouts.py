@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from provisioning.fleet_schemas import UPDATE_OUTCOMES, ReleaseOffer, UpdateReport
 from provisioning.hub.db import now_utc
+from provisioning.hub.refusals import Refusal
 from provisioning.hub.rollouts_db import RolloutDB
 
 if TYPE_CHECKING:
@@ -84,18 +85,8 @@ def wave_position(rollout_id: str, kiosk_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-class RolloutError(Exception):
-    """A refused rollout request, said in Vietnamese and English (the CLI and the admin
-    page show both). Not the kiosk's ``KioskError``: the hub imports nothing of the kiosk."""
-
-    def __init__(self, code: str, message_en: str, message_vi: str, status: int = 400):
-        super().__init__(message_en)
-        self.code, self.message_en, self.message_vi, self.status = (
-            code,
-            message_en,
-            message_vi,
-            status,
-        )
+class RolloutError(Refusal):
+    """A refused rollout request (the CLI and the admin page show both languages)."""
 
 
 def _err(code: str, en: str, vi: str, status: int = 400) -> RolloutError:

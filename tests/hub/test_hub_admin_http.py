@@ -107,3 +107,30 @@ def test_fleet_table_filters_counts_and_revocation(hub, tmp_path):
         r = c.post("/admin/kiosks/xa-an-binh/revoke", data={"csrf": csrf, "reason": "x"})
         assert r.status_code == 403 and "không có quyền" in r.text
     assert _heartbeat(a1, waiting=4).status_code == 200
+
+
+def test_a_refused_command_or_a_stale_form_is_a_page_that_says_why(hub, tmp_path):
+    """Forged or stale form posts (a kind the agent does not run, a kiosk that is not
+    enrolled, a CSRF token of an earlier sign-in) answer a page in both languages with a
+    4xx status: no traceback, no command queued."""
+    _account(hub, tmp_path, "vh1", "operator")
+    enroll_test_device(hub, "xa-an-binh", group="huyen-a")
+    with _browser(hub) as c:
+        _sign_in(c, "vh1")
+        old = re.search(r'name="csrf" value="([^"]+)"', c.get("/admin/kiosks/xa-an-binh").text)
+        csrf = old.group(1)
+        r = c.post("/admin/kiosks/xa-an-binh/command", data={"csrf": csrf, "kind": "format_disk"})
+        assert r.status_code == 400 and "Không có lệnh &#39;format_disk&#39;" in r.text
+        assert "doctor" in r.text  # the page names the commands there are
+        r = c.post("/admin/kiosks/no-such/command", data={"csrf": csrf, "kind": "doctor"})
+        assert r.status_code == 404 and "Không có máy &#39;no-such&#39;" in r.text
+        _sign_in(c, "vh1")  # a new session: the page loaded before holds a stale token
+        r = c.post("/admin/kiosks/xa-an-binh/command", data={"csrf": csrf, "kind": "doctor"})
+        assert r.status_code == 403 and "tải lại trang" in r.text
+    db = hub.db()
+    try:
+        from provisioning.hub.commands import CommandService
+
+        assert CommandService(db).list("xa-an-binh") == []
+    finally:
+        db.close()

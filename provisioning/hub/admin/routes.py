@@ -10,6 +10,7 @@ session's CSRF token; the session cookie is Secure, HttpOnly, SameSite=Strict.
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,9 @@ from starlette.concurrency import run_in_threadpool
 
 from provisioning.fleet_schemas import COMMAND_KINDS, FLEET_KEYS
 from provisioning.hub.admin.accounts import AccountError, Accounts, Session
+from provisioning.hub.refusals import Refusal
+
+log = logging.getLogger("sohoa.hub.admin")
 
 COOKIE = "sohoa_admin"
 PREFIX = "/admin"
@@ -116,13 +120,32 @@ def guard(handler: Any) -> Any:
             return await handler(request, *a, **kw)
         except NeedSignIn:
             return RedirectResponse(f"{PREFIX}/login", status_code=303)
-        except PermissionError:
+        except PermissionError as exc:
+            if str(exc) == "csrf":  # a form from an earlier sign-in or another tab
+                return render(
+                    "error.html",
+                    None,
+                    status=403,
+                    message_vi="Biểu mẫu đã cũ (đăng nhập lại hoặc mở ở thẻ khác); "
+                    "hãy tải lại trang rồi làm lại.",
+                    message_en="This form is out of date (signed in again, or another tab); "
+                    "reload the page and try again.",
+                )
             return render(
                 "error.html",
                 None,
                 status=403,
                 message_vi="Tài khoản của bạn không có quyền làm việc này.",
                 message_en="Your account may not do this.",
+            )
+        except Refusal as exc:  # a service said no (unknown command, kiosk, ...): say why
+            log.warning("admin request refused: %s: %s", exc.code, exc.message_en)
+            return render(
+                "error.html",
+                None,
+                status=exc.status,
+                message_vi=exc.message_vi,
+                message_en=exc.message_en,
             )
 
     return wrapped
