@@ -269,14 +269,60 @@ CHECKS: list[Callable[[Settings], Check]] = [
     check_uplink,
 ]
 
+#: The checks that open a device. While the kiosk service runs it holds these devices (a
+#: GPIO pin, the camera) and a second opener is refused ("pin already in use"), so the
+#: service's own view of them is reported instead of a failure that is not there.
+DEVICE_CHECKS = {"camera": check_camera, "pedal": check_pedal, "leds": check_leds}
+_DEVICE_VI = {"camera": "Máy ảnh", "pedal": "Bàn đạp", "leds": "Đèn báo"}
 
-def run_checks(s: Settings) -> list[Check]:
+
+def held_by_service(name: str, s: Settings, ok: bool) -> Check:
+    """``name``'s check from the running service's view (``ok``: it answers there)."""
+    backend = getattr(s, name).backend
+    if ok:
+        return Check(
+            name,
+            True,
+            f"{backend} {name}: in use by the kiosk service, answering",
+            f"{_DEVICE_VI[name]} đang được dịch vụ máy quét dùng và hoạt động",
+        )
+    return Check(
+        name,
+        False,
+        f"{backend} {name}: the kiosk service cannot reach it",
+        f"{_DEVICE_VI[name]} không hoạt động",
+        "check the cable and the configuration, then restart the service",
+        "Kiểm tra dây cắm và cấu hình, rồi khởi động lại dịch vụ",
+    )
+
+
+def service_devices(s: Settings) -> dict[str, bool] | None:
+    """The running kiosk service's device health from its status file (None when the
+    service is not running: then the devices are free to open)."""
+    from firmware.fleet.link import read_kiosk_status
+    from firmware.store.paths import DataPaths
+
+    status = read_kiosk_status(DataPaths(s.data_dir))
+    devices = (status or {}).get("devices")
+    return devices if isinstance(devices, dict) else None
+
+
+def run_checks(s: Settings, live: dict[str, bool] | None = None) -> list[Check]:
+    """Every check; ``live``: the device health of the kiosk service these checks run in
+    (read from its status file when not given, so ``sohoa doctor`` beside a running
+    service does not fight it for the devices)."""
+    if live is None:
+        live = service_devices(s)
     out = []
     for fn in CHECKS:
+        name = fn.__name__.removeprefix("check_")
         try:
-            out.append(fn(s))
+            if live is not None and name in DEVICE_CHECKS and name in live:
+                out.append(held_by_service(name, s, bool(live[name])))
+            else:
+                out.append(fn(s))
         except Exception as exc:  # a check must never crash the doctor
-            out.append(Check(fn.__name__.removeprefix("check_"), False, str(exc), "Lỗi kiểm tra"))
+            out.append(Check(name, False, str(exc), "Lỗi kiểm tra"))
     return out
 
 

@@ -23,10 +23,12 @@ if TYPE_CHECKING:
     from firmware.store.catalog import Catalog
 
 
-def doctor_checks(settings: Settings) -> list[dict[str, Any]]:
+def doctor_checks(settings: Settings, devices: dict[str, bool]) -> list[dict[str, Any]]:
+    """``devices``: the service's own device health (the devices it holds are not opened
+    a second time)."""
     from firmware.doctor import run_checks
 
-    return [asdict(c) for c in run_checks(settings)]
+    return [asdict(c) for c in run_checks(settings, live=devices)]
 
 
 def selftest_checks(settings: Settings) -> list[dict[str, Any]]:
@@ -53,7 +55,7 @@ def status_publisher(
         every_s=every_s,
         take_over=AuditTakeOver(catalog, state_dir),
         requests={
-            "doctor": lambda: doctor_checks(settings()),
+            "doctor": lambda: doctor_checks(settings(), health().get("devices") or {}),
             "selftest": lambda: selftest_checks(settings()),
         },
         state_dir=state_dir,

@@ -209,15 +209,17 @@ def kiosk_health(
     """What the agent needs from the running kiosk (a subset of ``Kiosk.status()``), and
     whether an export to a USB stick is running (the agent's updater waits for it)."""
     st = kiosk.status()
-    leds = getattr(kiosk, "leds", None)
+    cfg = kiosk.settings
+    # Only the devices this kiosk is configured with: one it does not have is not broken.
+    devices = {
+        "camera": (cfg.camera.backend != "none", bool(st["camera"]["available"])),
+        "scanner": (cfg.scanner.enabled, bool(st["scanner"]["available"])),
+        "pedal": (cfg.pedal.backend != "none", bool(st["pedal"]["available"])),
+        "leds": (cfg.leds.backend != "none", getattr(kiosk, "leds", None) is not None),
+        "ocr": (True, bool(st["ocr"]["available"])),
+    }
     return {
-        "devices": {
-            "camera": bool(st["camera"]["available"]),
-            "scanner": bool(st["scanner"]["available"]),
-            "pedal": bool(st["pedal"]["available"]),
-            "leds": leds is not None,
-            "ocr": bool(st["ocr"]["available"]),
-        },
+        "devices": {name: ok for name, (configured, ok) in devices.items() if configured},
         "ocr_backlog": st["ocr"]["backlog"],
         "last_error": st["last_error"],
         "export_waiting": export_waiting() if export_waiting is not None else 0,

@@ -238,10 +238,13 @@ def test_no_update_starts_while_a_document_is_being_captured(tmp_path):
 
 
 def test_no_update_starts_while_the_kiosk_exports_to_a_stick(tmp_path):
+    from firmware.config import load_settings
     from firmware.fleet.link import kiosk_health, write_kiosk_status
     from firmware.store.paths import DataPaths
 
-    class _Kiosk:  # the part of Kiosk.status() kiosk_health reads
+    class _Kiosk:  # the part of Kiosk.status() and its settings kiosk_health reads
+        settings = load_settings(None, data_dir=str(tmp_path / "data"))
+
         def status(self):
             dev = {"available": True}
             return {
