@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from firmware.demo.releases import demo_updater, updates_settings
 from firmware.store.paths import DataPaths
 from provisioning.agent.agent import Agent
+from provisioning.agent.commands import Commands
+from provisioning.agent.config_sync import ConfigSync
 from provisioning.agent.updates.artifact import Expected
 from provisioning.agent.updates.duty import copy_from
 from provisioning.fleet_schemas import RELEASE_PREFIX, UPDATE_REPORT_PATH
@@ -186,18 +188,49 @@ def _enrolled(settings: Settings, hub: DemoHub) -> None:
     enroll(paths, settings.kiosk_id, parse_enroll_uri(token.uri), actor="demo")
 
 
-class SimFleet:
-    """The simulated kiosks' agents, each in a thread of the demo process."""
+class SimKioskService:
+    """The kiosk service's side of a simulated kiosk: the real status publisher
+    (:func:`firmware.fleet.kiosk_side.status_publisher`) over the kiosk's own catalog,
+    with its configured devices answering. So its heartbeats carry a running service, its
+    queue and audit head, and a remote ``doctor`` is answered by the real checks, as on a
+    kiosk; only the devices are simulated."""
 
-    def __init__(self, agents: list[Agent], judge: ReleaseJudge):
+    def __init__(self, settings: Settings):
+        from firmware.fleet.kiosk_side import status_publisher
+        from firmware.fleet.link import configured_devices
+        from firmware.store.catalog import Catalog
+
+        self.catalog = Catalog(DataPaths(settings.data_dir).ensure().catalog)
+        devices = dict.fromkeys(configured_devices(settings), True)
+        health = {"devices": devices, "ocr_backlog": 0, "last_error": None}
+        self.publisher = status_publisher(lambda: settings, self.catalog, lambda: dict(health))
+
+    def start(self) -> SimKioskService:
+        self.publisher.publish()  # before the agent's first heartbeat
+        self.publisher.start()
+        return self
+
+    def stop(self) -> None:
+        self.publisher.stop()
+        self.catalog.close()
+
+
+class SimFleet:
+    """The simulated kiosks' agents, each in a thread of the demo process, beside their
+    simulated kiosk services."""
+
+    def __init__(self, agents: list[Agent], judge: ReleaseJudge, services: list[SimKioskService]):
         self.agents = agents
         self.judge = judge
+        self.services = services
         self.threads = [
             threading.Thread(target=a.run, name=f"demo-sim-{i}", daemon=True)
             for i, a in enumerate(agents)
         ]
 
     def start(self) -> SimFleet:
+        for svc in self.services:
+            svc.start()
         for t in self.threads:
             t.start()
         return self
@@ -208,13 +241,15 @@ class SimFleet:
             a.stop()
         for t in self.threads:
             t.join(10)
+        for svc in self.services:
+            svc.stop()
 
 
 def start_sim_fleet(base: Settings, hub: DemoHub, base_version: str) -> SimFleet:
     """Enroll (once) and start the simulated kiosks; ``base`` is the demo kiosk's settings."""
     root = sim_dir(base.data_dir)
     judge = ReleaseJudge(base, hub, root / "judge")
-    agents = []
+    agents, services = [], []
     for kiosk_id in sim_ids():
         agent_cfg = base.agent.model_copy(
             update={"heartbeat_s": HEARTBEAT_S, "system": "recording", "state_dir": None}
@@ -229,7 +264,11 @@ def start_sim_fleet(base: Settings, hub: DemoHub, base_version: str) -> SimFleet
             }
         )
         _enrolled(settings, hub)
+        # The agent's own duties, but updates are judged once for all (SimUpdates).
         agent = Agent(settings, duties=[])
+        agent.add_duty(ConfigSync(agent))
+        agent.add_duty(Commands(agent))
         agent.add_duty(SimUpdates(agent, judge, base_version))
         agents.append(agent)
-    return SimFleet(agents, judge).start()
+        services.append(SimKioskService(settings))
+    return SimFleet(agents, judge, services).start()

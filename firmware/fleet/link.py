@@ -201,6 +201,19 @@ def catalog_status(catalog: Catalog, now: dt.datetime | None = None) -> dict[str
     }
 
 
+def configured_devices(settings: Settings) -> list[str]:
+    """The devices this kiosk is configured with, the only ones its health names: a device
+    it does not have is not a broken one."""
+    wanted = {
+        "camera": settings.camera.backend != "none",
+        "scanner": settings.scanner.enabled,
+        "pedal": settings.pedal.backend != "none",
+        "leds": settings.leds.backend != "none",
+        "ocr": True,
+    }
+    return [name for name, on in wanted.items() if on]
+
+
 def kiosk_health(
     kiosk: Any,
     export_waiting: Callable[[], int] | None = None,
@@ -209,17 +222,15 @@ def kiosk_health(
     """What the agent needs from the running kiosk (a subset of ``Kiosk.status()``), and
     whether an export to a USB stick is running (the agent's updater waits for it)."""
     st = kiosk.status()
-    cfg = kiosk.settings
-    # Only the devices this kiosk is configured with: one it does not have is not broken.
-    devices = {
-        "camera": (cfg.camera.backend != "none", bool(st["camera"]["available"])),
-        "scanner": (cfg.scanner.enabled, bool(st["scanner"]["available"])),
-        "pedal": (cfg.pedal.backend != "none", bool(st["pedal"]["available"])),
-        "leds": (cfg.leds.backend != "none", getattr(kiosk, "leds", None) is not None),
-        "ocr": (True, bool(st["ocr"]["available"])),
+    answers = {
+        "camera": bool(st["camera"]["available"]),
+        "scanner": bool(st["scanner"]["available"]),
+        "pedal": bool(st["pedal"]["available"]),
+        "leds": getattr(kiosk, "leds", None) is not None,
+        "ocr": bool(st["ocr"]["available"]),
     }
     return {
-        "devices": {name: ok for name, (configured, ok) in devices.items() if configured},
+        "devices": {name: answers[name] for name in configured_devices(kiosk.settings)},
         "ocr_backlog": st["ocr"]["backlog"],
         "last_error": st["last_error"],
         "export_waiting": export_waiting() if export_waiting is not None else 0,
