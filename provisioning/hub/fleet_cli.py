@@ -7,6 +7,8 @@
 - ``sohoa fleet config publish --dir HUB (--fleet | --group G | --kiosk K) [--file F.json]
   [--set section.key=value ...]``: sign a new version of that document.
 - ``sohoa fleet config show --dir HUB [--group G | --kiosk K]``.
+- ``sohoa fleet admin add USER [--reset] | list | unlock USER --dir HUB``: the admin page's
+  accounts (``--reset`` to change an existing one; ``unlock`` after wrong passwords).
 """
 
 from __future__ import annotations
@@ -145,11 +147,25 @@ def cmd_command(args: argparse.Namespace) -> int:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    """Accounts of the hub's admin page (viewer, operator, administrator)."""
+    """Accounts of the hub's admin page (viewer, operator, administrator).
+
+    ``add`` creates an account and refuses an existing one unless ``--reset`` (it used to
+    overwrite it silently); ``unlock`` clears a lock wrong passwords left, which anyone who
+    knows a user name can cause. Both are recorded in the hub's event log, like ``add``.
+    """
     import getpass
 
-    from provisioning.hub.admin.accounts import AccountError, Accounts
+    from provisioning.hub.admin.accounts import (
+        AccountError,
+        Accounts,
+        account_exists,
+        unknown_user,
+    )
     from provisioning.hub.hub_db import HubDB
+
+    def refused(exc: AccountError) -> KioskError:
+        status = 404 if exc.code == "unknown_user" else 400
+        return KioskError(exc.code, exc.en, exc.vi, status=status)
 
     settings = _hub(args)
     db = HubDB(settings.database_url)
@@ -161,18 +177,46 @@ def cmd_admin(args: argparse.Namespace) -> int:
             return 0
         if not args.username:
             raise KioskError("username_missing", "Which user?", "Tài khoản nào?", status=400)
+        if args.action == "unlock":
+            try:
+                was_locked = acc.unlock(args.username)
+            except AccountError as exc:
+                raise refused(exc) from None
+            db.events.event("admin_unlock", None, username=args.username, was_locked=was_locked)
+            note = "" if was_locked else " (không bị khóa / was not locked)"
+            print(f"Đã mở khóa tài khoản / unlocked account {args.username}{note}")
+            return 0
+        # before asking for a password: refuse now what add() would refuse after the prompt
+        exists = acc.exists(args.username)
+        if exists and not args.reset:
+            raise refused(account_exists(args.username))
+        if args.reset and not exists:
+            raise refused(unknown_user(args.username))
         if args.password_file:
             password = Path(args.password_file).read_text(encoding="utf-8").strip()
         else:
             password = getpass.getpass("Mật khẩu / password: ")
         try:
-            acc.add(args.username, args.name or args.username, args.role, password)
+            if args.reset:
+                acc.add(args.username, args.name, args.role, password, reset=True)
+            else:
+                acc.add(args.username, args.name or args.username, args.role or ROLES[0], password)
         except AccountError as exc:
-            raise KioskError(exc.code, exc.en, exc.vi, status=400) from None
-        db.events.event("admin_account", None, username=args.username, role=args.role)
+            raise refused(exc) from None
+        role = next(a["role"] for a in acc.list() if a["username"] == args.username)
+        if args.reset:
+            db.events.event("admin_account", None, username=args.username, role=role, reset=True)
+        else:
+            db.events.event("admin_account", None, username=args.username, role=role)
     finally:
         db.close()
-    print(f"Đã lưu tài khoản / saved account {args.username} ({args.role})")
+    if args.reset:
+        print(
+            f"Đã đặt lại mật khẩu và mở khóa tài khoản / reset the password and cleared the "
+            f"lock of {args.username} ({role})"
+        )
+    else:
+        print(f"Đã lưu tài khoản / saved account {args.username} ({role})")
     return 0
 
 
@@ -209,11 +253,18 @@ def register(sub: Any) -> None:
     m.add_argument("--by", default="cli", help="who asked (kept in the event log)")
     m.set_defaults(func=cmd_command)
     a = fs.add_parser("admin", help="accounts of the hub's admin page")
-    a.add_argument("action", choices=["add", "list"])
+    a.add_argument("action", choices=["add", "list", "unlock"])
     a.add_argument("username", nargs="?")
     a.add_argument("--dir", help="hub directory")
-    a.add_argument("--name", help="full name")
-    a.add_argument("--role", default="viewer", choices=ROLES)
+    a.add_argument("--name", help="full name (with --reset: kept unless given)")
+    a.add_argument(
+        "--reset",
+        action="store_true",
+        help="add: change the password (role, name) of an existing account, clear its lock",
+    )
+    a.add_argument(
+        "--role", choices=ROLES, help="add: default viewer; with --reset: kept unless given"
+    )
     a.add_argument("--password-file", help="read the password from this file (else prompt)")
     a.set_defaults(func=cmd_admin)
 

@@ -2,8 +2,9 @@
 
 Passwords are stored as argon2id hashes (argon2-cffi); after :data:`MAX_FAILURES` wrong
 passwords an account is locked for :data:`LOCK_S` seconds (counted in the database, so a
-second hub replica does not reset it). Sessions are random tokens stored hashed, with their
-CSRF token, expiring after :data:`SESSION_S` of inactivity.
+second hub replica does not reset it), or until :meth:`Accounts.unlock` or a reset clears it
+(``sohoa fleet admin unlock USER``, ``add USER --reset``). Sessions are random tokens stored
+hashed, with their CSRF token, expiring after :data:`SESSION_S` of inactivity.
 """
 
 from __future__ import annotations
@@ -70,6 +71,23 @@ class Session:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
+def account_exists(username: str) -> AccountError:
+    return AccountError(
+        "account_exists",
+        f"The account {username!r} already exists; to change its password, role or name "
+        "add --reset.",
+        f"Tài khoản {username!r} đã có; muốn đổi mật khẩu, vai trò hoặc họ tên thì thêm --reset.",
+    )
+
+
+def unknown_user(username: str) -> AccountError:
+    return AccountError(
+        "unknown_user",
+        f"There is no account {username!r} (see `sohoa fleet admin list`).",
+        f"Không có tài khoản {username!r} (xem `sohoa fleet admin list`).",
+    )
+
+
 def _h(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -79,8 +97,28 @@ class Accounts:
         self.engine = engine
         create_tables(metadata, engine)
 
-    def add(self, username: str, name: str, role: str, password: str) -> None:
-        if role not in ROLES:
+    def add(
+        self,
+        username: str,
+        name: str | None,
+        role: str | None,
+        password: str,
+        *,
+        reset: bool = False,
+    ) -> None:
+        """Create an account; an existing one only with ``reset``.
+
+        Without ``reset`` an existing user name is refused (``account_exists``): running
+        ``add`` again by mistake used to replace the account's name and password silently.
+        With ``reset`` the password is replaced, the role and full name kept unless given (a
+        forgotten ``--role`` must not demote an administrator) and the lock cleared (a reset
+        is also how a locked-out person gets back in). A user name that does not exist is
+        refused with ``reset`` (``unknown_user``) rather than created, so a mistyped name
+        does not leave a second account with a known password.
+        """
+        if role is None and not reset:
+            role = ROLES[0]
+        if role is not None and role not in ROLES:
             raise AccountError("bad_role", f"role must be one of {ROLES}", "Vai trò không hợp lệ")
         if len(password) < MIN_PASSWORD:
             raise AccountError(
@@ -88,29 +126,73 @@ class Accounts:
                 f"the password needs at least {MIN_PASSWORD} characters",
                 f"Mật khẩu cần ít nhất {MIN_PASSWORD} ký tự",
             )
-        row = {
-            "username": username,
-            "name": name or username,
-            "role": role,
-            "pw_hash": _hasher.hash(password),
-            "failures": 0,
-            "created_at": now_utc(),
-        }
+        pw_hash = _hasher.hash(password)
         with self.engine.begin() as conn:
             exists = conn.execute(
                 sa.select(admin_users.c.username).where(admin_users.c.username == username)
             ).first()
+            if exists and not reset:
+                raise account_exists(username)
+            if not exists and reset:
+                raise unknown_user(username)
             if exists:
+                values: dict[str, Any] = {"pw_hash": pw_hash, "failures": 0, "locked_until": None}
+                if role:
+                    values["role"] = role
+                if name:
+                    values["name"] = name
                 conn.execute(
-                    admin_users.update().where(admin_users.c.username == username).values(**row)
+                    admin_users.update().where(admin_users.c.username == username).values(**values)
                 )
             else:
-                conn.execute(admin_users.insert().values(**row))
+                conn.execute(
+                    admin_users.insert().values(
+                        username=username,
+                        name=name or username,
+                        role=role,
+                        pw_hash=pw_hash,
+                        failures=0,
+                        created_at=now_utc(),
+                    )
+                )
+
+    def exists(self, username: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(
+                    sa.select(admin_users.c.username).where(admin_users.c.username == username)
+                ).first()
+                is not None
+            )
+
+    def unlock(self, username: str) -> bool:
+        """Clear the wrong-password count and the lock of ``username``; whether it was locked.
+
+        The lock counts wrong passwords per user name, from anyone, so someone guessing can
+        lock an administrator out: this is the way back in without waiting :data:`LOCK_S`.
+        """
+        now = now_utc()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(admin_users.c.locked_until).where(admin_users.c.username == username)
+            ).one_or_none()
+            if row is None:
+                raise unknown_user(username)
+            conn.execute(
+                admin_users.update()
+                .where(admin_users.c.username == username)
+                .values(failures=0, locked_until=None)
+            )
+        return row.locked_until is not None and row.locked_until > now
 
     def list(self) -> list[dict[str, Any]]:
+        """The accounts without their hashes; ``locked`` says whether the lock still holds
+        (``locked_until`` stays set after it has run out, until the next good sign-in)."""
+        now = now_utc()
         with self.engine.connect() as conn:
             return [
                 {c.name: getattr(r, c.name) for c in admin_users.columns if c.name != "pw_hash"}
+                | {"locked": r.locked_until is not None and r.locked_until > now}
                 for r in conn.execute(sa.select(admin_users).order_by(admin_users.c.username))
             ]
 

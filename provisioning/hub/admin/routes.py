@@ -40,7 +40,7 @@ COMMAND_VI = {
     "resync_config": "Đồng bộ cấu hình",
     "restart_service": "Khởi động lại dịch vụ",
     "reboot": "Khởi động lại máy",
-    "doctor": "Kiểm tra máy (doctor)",
+    "doctor": "Kiểm tra máy",  # the page adds the code: "Kiểm tra máy (doctor)"
 }
 
 router = APIRouter(prefix=PREFIX)
@@ -70,9 +70,39 @@ def _gb(n: Any) -> str:
     return f"{n / 1e9:.1f}".replace(".", ",") + " GB"
 
 
+def _size(n: Any) -> str:
+    """Bytes, short (a log bundle's size beside its download link); "" when unknown."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        return ""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}".replace(".", ",") + " " + unit
+    return f"{n} B"
+
+
 _env.filters["when"] = _when
 _env.filters["gb"] = _gb
-_env.globals.update(STATE_VI=STATE_VI, COMMAND_VI=COMMAND_VI)
+_env.filters["size"] = _size
+#: The configuration form's labels (the key itself follows in English), with the format
+#: where it is not obvious.
+KEY_VI = {
+    "metadata.document_types": "Loại văn bản (MÃ=Tên; MÃ=Tên)",
+    "metadata.party_codes_csv": "Danh mục mã tổ chức, đảng viên (CSV)",
+    "selection.periods": "Giai đoạn cần số hóa (vd. 2015-2020; 2023)",
+    "selection.document_types": "Loại văn bản cần số hóa (mã, cách nhau bởi dấu phẩy)",
+    "selection.directions": "Sổ văn bản đến/đi (in, out; trống = cả hai)",
+    "export.recipients_pem": "Chứng thư nơi nhận (JSON: danh sách PEM)",
+    "export.allowed_sticks": "USB được phép (JSON)",
+    "signing.reason": "Lý do ký",
+    "signing.location": "Nơi ký",
+    "signing.field_name": "Tên ô chữ ký",
+    "uplink.window": "Giờ được gửi (vd. 18:00-07:00; trống = mọi lúc)",
+    "uplink.bandwidth_kbit": "Giới hạn băng thông (kbit/s)",
+    "ui.idle_timeout_s": "Tự đăng xuất sau (giây)",
+    "ui.idle_warning_s": "Cảnh báo trước khi đăng xuất (giây)",
+    "agent.heartbeat_s": "Chu kỳ báo cáo (giây)",
+}
+_env.globals.update(STATE_VI=STATE_VI, COMMAND_VI=COMMAND_VI, KEY_VI=KEY_VI)
 
 
 def render(name: str, session: Session | None, *, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -270,6 +300,70 @@ async def send_command(request: Request, kiosk_id: str) -> Response:
     return RedirectResponse(f"{PREFIX}/kiosks/{kiosk_id}?sent={row['id']}", status_code=303)
 
 
+def _no_bundle(session: Session) -> HTMLResponse:
+    return render(
+        "error.html",
+        session,
+        status=404,
+        message_vi="Không có gói nhật ký này (máy, lệnh không đúng hoặc lệnh chưa gửi nhật ký về).",
+        message_en="No such log bundle (unknown kiosk or command, or the command sent none).",
+    )
+
+
+def _bundle_key(hub: Any, command: dict[str, Any]) -> str | None:
+    """The object key of a finished collect_logs command's bundle, or None. The key the
+    kiosk reported must be the one the hub itself recorded for those bytes (its objects
+    table), and it is read from there: nothing the browser sends, and nothing a kiosk
+    reports unchecked, becomes a storage key."""
+    if command.get("kind") != "collect_logs" or command.get("state") != "done":
+        return None
+    output = (command.get("result") or {}).get("output") or {}
+    sha, reported = output.get("sha256"), output.get("stored_as")
+    if not isinstance(sha, str) or not isinstance(reported, str) or not reported:
+        return None
+    if len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha):
+        return None
+    obj = hub.db.receipts.object(sha)
+    if obj is None or obj.get("stored_as") != reported:
+        return None
+    key = str(obj["stored_as"])
+    return key if hub.store.has(key) else None
+
+
+@router.get("/kiosks/{kiosk_id}/commands/{command_id}/bundle")
+@guard
+async def command_bundle(request: Request, kiosk_id: str, command_id: str) -> Response:
+    """A collect_logs command's bundle as a download (operators and administrators)."""
+    session = await current(request, "operator")
+    hub = request.app.state.hub
+    command = await run_in_threadpool(request.app.state.fleet.commands.get, command_id)
+    if command is None or command.get("kiosk_id") != kiosk_id:
+        return _no_bundle(session)
+    key = await run_in_threadpool(_bundle_key, hub, command)
+    if key is None:
+        return _no_bundle(session)
+    data = await run_in_threadpool(hub.store.read, key)
+    # a kiosk's logs leave the hub: who took them is in the event log
+    await run_in_threadpool(
+        hub.db.events.event,
+        "log_bundle_downloaded",
+        kiosk_id,
+        command=command_id,
+        by=session.username,
+        bytes=len(data),
+    )
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{kiosk_id}-{command_id}")
+    return Response(
+        data,
+        media_type="application/gzip",
+        headers={
+            "Content-Disposition": f'attachment; filename="logs-{safe}.tar.gz"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 @router.post("/kiosks/{kiosk_id}/revoke")
 @guard
 async def revoke(request: Request, kiosk_id: str) -> Response:
@@ -336,14 +430,38 @@ def _values_from_form(form: dict[str, str]) -> dict[str, dict[str, Any]]:
             value: Any = None
             if raw:
                 if key in NUMBER_KEYS:
-                    value = float(raw.replace(",", "."))
+                    try:
+                        value = float(raw.replace(",", "."))
+                    except ValueError:
+                        raise ValueError(
+                            f"{name}: cần một số, ví dụ 600 (đang là {raw!r}). "
+                            f"/ {name} must be a number, e.g. 600."
+                        ) from None
                     value = int(value) if value.is_integer() else value
                 elif key in JSON_KEYS:
-                    value = json.loads(raw)
+                    try:
+                        value = json.loads(raw)
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(
+                            f"{name}: không phải JSON hợp lệ ({exc.msg}, dòng {exc.lineno}). "
+                            f"/ {name} is not valid JSON."
+                        ) from None
                 else:
                     value = raw
             out.setdefault(section, {})[key] = value
     return out
+
+
+async def _versions_and_groups(request: Request) -> dict[str, Any]:
+    """What the configuration page shows beside the form, whether it is first shown or
+    answers a preview: how many kiosks run each version, and the groups to choose from."""
+    rows = await run_in_threadpool(request.app.state.fleet.devices)
+    running = Counter(str((r["versions"] or {}).get("cfg", "—")) for r in rows)
+    known = await run_in_threadpool(request.app.state.config_repo.groups)
+    return {
+        "running": sorted(running.items()),
+        "groups": sorted({r["group"] for r in rows} | set(known)),
+    }
 
 
 @router.get("/config")
@@ -355,9 +473,6 @@ async def config_page(request: Request) -> Response:
     if not await run_in_threadpool(repo.exists):
         return render("config.html", session, ready=False, scope=scope)
     doc = await run_in_threadpool(_publisher(request).document, scope)
-    rows = await run_in_threadpool(request.app.state.fleet.devices)
-    running = Counter(str((r["versions"] or {}).get("cfg", "—")) for r in rows)
-    groups = sorted({r["group"] for r in rows} | set(await run_in_threadpool(repo.groups)))
     return render(
         "config.html",
         session,
@@ -365,8 +480,7 @@ async def config_page(request: Request) -> Response:
         scope=scope,
         doc=doc,
         keys=FLEET_KEYS,
-        running=sorted(running.items()),
-        groups=groups,
+        **await _versions_and_groups(request),
         plan=None,
         error=None,
         json_keys=JSON_KEYS,
@@ -404,8 +518,7 @@ async def config_post(request: Request) -> Response:
         scope=scope,
         doc=doc,
         keys=FLEET_KEYS,
-        running=[],
-        groups=[],
+        **await _versions_and_groups(request),
         plan=plan,
         error=error,
         form=form,
