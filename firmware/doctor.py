@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware.config import Settings
+from sohoa_common.numbers import size
 
-MIN_FREE_BYTES = 2 * 1024**3
+#: Below this the kiosk says so (the doctor, the status bar): a few hundred pages' room.
+MIN_FREE_BYTES = 2 * 10**9
 
 
 @dataclass
@@ -80,17 +82,17 @@ def check_disk(s: Settings) -> Check:
             "Báo cán bộ kỹ thuật kiểm tra phân vùng dữ liệu",
         )
     usage = shutil.disk_usage(root)
-    free_gb = usage.free / 1024**3
+    free_en, free_vi = size(usage.free, "GB", "en"), size(usage.free, "GB", "vi")
     if usage.free < MIN_FREE_BYTES:
         return Check(
             "disk",
             False,
-            f"only {free_gb:.1f} GB free in {root}",
-            f"Bộ nhớ sắp đầy (còn {free_gb:.1f} GB)",
+            f"only {free_en} free in {root}",
+            f"Bộ nhớ sắp đầy (còn {free_vi})",
             "deliver or export documents, then purge",
             "Gửi/xuất tài liệu để giải phóng",
         )
-    return Check("disk", True, f"{free_gb:.1f} GB free in {root}", f"Bộ nhớ còn {free_gb:.1f} GB")
+    return Check("disk", True, f"{free_en} free in {root}", f"Bộ nhớ còn {free_vi}")
 
 
 def check_camera(s: Settings) -> Check:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from firmware.doctor import MIN_FREE_BYTES
 from kiosk_ui.i18n import Translator
 from kiosk_ui.labels import N_
+from sohoa_common.numbers import size
 
 TODO = {
     "camera_ok": N_("Nothing to do."),
@@ -32,7 +34,6 @@ TODO = {
     ),
     "usb": N_("For confidential documents, use the Export screen."),
 }
-LOW_DISK = 2 * 1024**3
 
 
 def explain(st: dict[str, Any], tr: Translator) -> dict[str, dict[str, str]]:
@@ -56,8 +57,8 @@ def explain(st: dict[str, Any], tr: Translator) -> dict[str, dict[str, str]]:
         "st-net": {"state": summary, "todo": tr._(TODO[f"net_{net['state']}"])},
         "st-queue": {"state": summary, "todo": tr._(TODO[f"net_{net['state']}"])},
         "st-disk": {
-            "state": f"{free / 1024**3:.1f} GB".replace(".", "," if vi else "."),
-            "todo": tr._(TODO["disk_low" if free < LOW_DISK else "disk_ok"]),
+            "state": size(free, "GB", "vi" if vi else "en"),
+            "todo": tr._(TODO["disk_low" if free < MIN_FREE_BYTES else "disk_ok"]),
         },
         "st-usb": {"state": usb.get("label") or usb.get("state", ""), "todo": tr._(TODO["usb"])},
     }

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.errors import KioskError
+from sohoa_common.numbers import size
 
 
 def _require_hub_extra() -> None:
@@ -201,7 +202,7 @@ def cmd_device(args: argparse.Namespace) -> int:
     )
     for r in rows:
         ver, queue, disk = r["versions"] or {}, r["upload_queue"] or {}, r["disk"] or {}
-        free = f"{disk['free'] / 2**30:.1f} GiB" if disk.get("free") is not None else "-"
+        free = size(disk["free"], "GB", "en") if disk.get("free") is not None else "-"
         print(
             f"{r['kiosk_id']:<20} {r['group']:<16} {r['status']:<10} {r['state']:<8} "
             f"{_when(r['last_heartbeat_at'])} {ver.get('app') or '-':<8} "

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from provisioning.fleet_schemas import COMMAND_KINDS, FLEET_KEYS
 from provisioning.hub.admin.accounts import AccountError, Accounts, Session
 from provisioning.hub.refusals import Refusal
+from sohoa_common.numbers import size
 
 log = logging.getLogger("sohoa.hub.admin")
 
@@ -67,17 +68,14 @@ def _gb(n: Any) -> str:
     table answer 500)."""
     if isinstance(n, bool) or not isinstance(n, int | float):
         return "—"
-    return f"{n / 1e9:.1f}".replace(".", ",") + " GB"
+    return size(n, "GB")
 
 
 def _size(n: Any) -> str:
     """Bytes, short (a log bundle's size beside its download link); "" when unknown."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         return ""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f}".replace(".", ",") + " " + unit
-    return f"{n} B"
+    return size(n)
 
 
 _env.filters["when"] = _when
