@@ -102,6 +102,19 @@ RELEASE_PREFIX = "releases/"
 OS_BUNDLE_SUFFIX = ".raucb"
 #: Where the hub serves TUF targets (consistent snapshots: ``<dir>/<sha256>.<name>``).
 TUF_TARGETS_PATH = "/tuf/targets/"
+#: Where the hub serves TUF metadata (``<version>.root.json``, ``timestamp.json``, ...).
+TUF_METADATA_PATH = "/tuf/metadata/"
+#: The signed configuration's targets: fleet-wide, per group, per kiosk (the hub publishes
+#: them, the agent looks them up; a group's name is checked by ``provisioning.hub.groups``).
+FLEET_TARGET = "config/fleet.json"
+
+
+def group_target(group: str) -> str:
+    return f"config/groups/{group}.json"
+
+
+def kiosk_target(kiosk_id: str) -> str:
+    return f"config/kiosks/{kiosk_id}.json"
 
 
 def release_target(artifact_name: str) -> str:

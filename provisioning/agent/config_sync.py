@@ -35,6 +35,13 @@ from tuf.ngclient.fetcher import FetcherInterface
 from firmware.errors import KioskError
 from firmware.fleet.config import FleetConfigError, config_dir, prepare, write_applied
 from firmware.fleet.link import PRIVATE_DIR_MODE, ensure_dir
+from provisioning.fleet_schemas import (
+    FLEET_TARGET,
+    TUF_METADATA_PATH,
+    TUF_TARGETS_PATH,
+    group_target,
+    kiosk_target,
+)
 from sohoa_common.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -43,18 +50,6 @@ if TYPE_CHECKING:
     from provisioning.fleet_schemas import HeartbeatAnswer
 
 log = logging.getLogger("sohoa.agent.config")
-
-METADATA_URL = "/tuf/metadata/"
-TARGETS_URL = "/tuf/targets/"
-FLEET_TARGET = "config/fleet.json"
-
-
-def group_target(group: str) -> str:
-    return f"config/groups/{group}.json"
-
-
-def kiosk_target(kiosk_id: str) -> str:
-    return f"config/kiosks/{kiosk_id}.json"
 
 
 class HttpxFetcher(FetcherInterface):
@@ -123,7 +118,7 @@ class ConfigSync:
         if shipped:
             data = Path(shipped).read_bytes()
         else:
-            resp = client.get(METADATA_URL + "1.root.json")
+            resp = client.get(TUF_METADATA_PATH + "1.root.json")
             if resp.status_code != 200:
                 raise _error(
                     "config_unavailable",
@@ -142,9 +137,9 @@ class ConfigSync:
         base = str(client.base_url).rstrip("/")
         return Updater(
             str(self.metadata_dir),
-            base + METADATA_URL,
+            base + TUF_METADATA_PATH,
             str(self.targets_dir),
-            base + TARGETS_URL,
+            base + TUF_TARGETS_PATH,
             fetcher=self.last_fetcher,
             bootstrap=None,
         )

@@ -107,6 +107,7 @@ def cmd_token_new(args: argparse.Namespace) -> int:
     import segno
 
     from provisioning import schemas
+    from provisioning.hub.groups import GroupNameError
     from provisioning.hub.pki import load_cert
     from provisioning.hub.tokens import mint_token
 
@@ -121,6 +122,8 @@ def cmd_token_new(args: argparse.Namespace) -> int:
                 hub_url,
                 schemas.cert_sha256(load_cert(s.ca_cert_path)),
             )
+        except GroupNameError as exc:
+            raise KioskError(exc.code, exc.message_en, exc.message_vi, status=400) from None
         except ValueError as exc:
             raise KioskError(
                 "token_args", str(exc), f"Tham số không hợp lệ: {exc}", status=400

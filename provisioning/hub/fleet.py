@@ -142,7 +142,7 @@ class FleetService:
         if kiosk_id not in self._kiosks_in_repo:
             # Only "this kiosk has a document" is remembered here, which no replica can undo;
             # the check that matters runs in the repository under its cross-process lock.
-            from provisioning.hub.tuf_repo import kiosk_target
+            from provisioning.fleet_schemas import kiosk_target
 
             bin_role = repo.bin_for(kiosk_id)
             if repo.target_document(bin_role, kiosk_target(kiosk_id)) is None:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from provisioning import schemas
 from provisioning.hub.db import now_utc
+from provisioning.hub.groups import check_group
 from provisioning.hub.tokens_db import TokenDB
 
 
@@ -30,8 +31,7 @@ class NewToken:
 
 def mint_token(db: TokenDB, group: str, days: float, hub_url: str, ca_sha256: str) -> NewToken:
     """Create a token for ``group``, record its hash, and return it with its QR URI."""
-    if not group.strip():
-        raise ValueError("group must not be empty")
+    check_group(group)
     token = secrets.token_urlsafe(32)
     expires_at = now_utc() + timedelta(days=days)
     uri = schemas.build_enroll_uri(hub_url, token, ca_sha256)

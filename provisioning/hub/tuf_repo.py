@@ -59,13 +59,14 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from provisioning.fleet_schemas import RELEASE_ROLE
+from provisioning import fleet_schemas
+from provisioning.fleet_schemas import FLEET_TARGET, RELEASE_ROLE, kiosk_target
+from provisioning.hub.groups import check_group
 
 ONLINE_ROLES = ("timestamp", "snapshot", "config")
 CONFIG_ROLE = "config"
 KIOSKS_ROLE = "kiosks"
 GROUP_PREFIX = "group."
-FLEET_TARGET = "config/fleet.json"
 BIN_BITS = 7  # 128 bins: ~26 kiosks each at 3,300 kiosks
 
 LIFETIME = {
@@ -86,15 +87,12 @@ class RepoError(Exception):
 
 
 def group_target(group: str) -> str:
-    return f"config/groups/{group}.json"
-
-
-def kiosk_target(kiosk_id: str) -> str:
-    return f"config/kiosks/{kiosk_id}.json"
+    """The group's configuration target, for a valid group name only (it names files)."""
+    return fleet_schemas.group_target(check_group(group))
 
 
 def group_role(group: str) -> str:
-    return GROUP_PREFIX + group
+    return GROUP_PREFIX + check_group(group)
 
 
 def _now() -> datetime:

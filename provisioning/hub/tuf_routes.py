@@ -19,12 +19,12 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from provisioning import schemas
-from provisioning.fleet_schemas import RELEASE_PREFIX, TUF_TARGETS_PATH
+from provisioning.fleet_schemas import RELEASE_PREFIX, TUF_METADATA_PATH, TUF_TARGETS_PATH
 from provisioning.hub.errors import HubError
 from provisioning.hub.fleet_routes import device_of
 from provisioning.hub.tuf_repo import ConfigRepository
 
-METADATA_PREFIX = "/tuf/metadata/"
+METADATA_PREFIX = TUF_METADATA_PATH
 TARGETS_PREFIX = TUF_TARGETS_PATH
 _METADATA_NAME = re.compile(r"^(\d+\.)?[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.json$")
 _TARGET_PATH = re.compile(

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from provisioning.fleet_schemas import Disk, Heartbeat, Versions
+from provisioning.fleet_schemas import Disk, Heartbeat, Versions, kiosk_target
 from provisioning.hub.db import now_utc
 from provisioning.hub.fleet import FleetService
-from provisioning.hub.tuf_repo import ConfigRepository, kiosk_target
+from provisioning.hub.tuf_repo import ConfigRepository
 from tests.support.hub import enroll_kiosks, fleet_hub_dir, hub_app
 
 KIOSK = "xa-0001"
