@@ -72,3 +72,19 @@ def test_the_fleet_table_flags_a_refused_configuration_and_an_empty_filter(hub, 
         assert "must look like" in row  # the reason, on hover
         empty = c.get("/admin/?q=khong-co-may-nay").text
         assert 'id="no-match"' in empty and "Không có máy nào khớp bộ lọc" in empty
+
+
+def test_an_operator_sees_the_configuration_read_only(hub, tmp_path):
+    from provisioning.hub.fleet_keys import init_keys
+    from provisioning.hub.tuf_repo import ConfigRepository
+
+    init_keys(tmp_path / "keys", ConfigRepository(hub.dir / "tuf"))
+    add_account(hub, tmp_path, "vh1", "operator")
+    with browser(hub) as c:
+        sign_in(c, "vh1")
+        page = c.get("/admin/config").text
+        assert 'id="read-only"' in page and "quản trị viên mới được sửa" in page
+        assert page.count('<fieldset class="card" disabled>') == page.count("<fieldset")
+        assert 'value="preview"' not in page
+        r = c.post("/admin/config", data={"csrf": csrf_of(page), "scope": "fleet"})
+        assert r.status_code == 403  # and a forged post is refused, as before
