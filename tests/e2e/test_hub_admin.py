@@ -169,6 +169,8 @@ def test_admin_page_end_to_end(site, admin_page, tmp_path):
     pg.click('header a:has-text("Nhật ký")')
     events = pg.inner_text("#events")
     assert "command_created" in events and "config_published" in events
+    assert "Gửi lệnh" in events and "Công bố cấu hình" in events  # the kinds in Vietnamese
+    assert "None" not in events and "False" not in events  # no Python words
     _shot(pg, "hub-admin-events")
 
 

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from provisioning.hub.admin.routes import PREFIX, current, form_of, guard, render
+from provisioning.hub.admin.routes import PREFIX, current, form_of, guard
+from provisioning.hub.admin.views import render
 from provisioning.hub.rollouts import STATE_VI, RolloutError, RolloutService, parse_waves
 
 router = APIRouter(prefix=PREFIX)

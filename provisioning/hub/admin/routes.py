@@ -12,103 +12,26 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from provisioning.fleet_schemas import COMMAND_KINDS, FLEET_KEYS
 from provisioning.hub.admin.accounts import AccountError, Accounts, Session
+from provisioning.hub.admin.views import render
 from provisioning.hub.refusals import Refusal
-from sohoa_common.numbers import size
 
 log = logging.getLogger("sohoa.hub.admin")
 
 COOKIE = "sohoa_admin"
 PREFIX = "/admin"
-TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 NUMBER_KEYS = {"bandwidth_kbit", "idle_timeout_s", "idle_warning_s", "heartbeat_s"}
 JSON_KEYS = {"allowed_sticks", "recipients_pem"}
-STATE_VI = {"ok": "Hoạt động", "late": "Chậm", "offline": "Mất kết nối", "never": "Chưa báo"}
-COMMAND_VI = {
-    "collect_logs": "Thu nhật ký",
-    "rekey": "Đổi khóa",
-    "resync_config": "Đồng bộ cấu hình",
-    "restart_service": "Khởi động lại dịch vụ",
-    "reboot": "Khởi động lại máy",
-    "doctor": "Kiểm tra máy",  # the page adds the code: "Kiểm tra máy (doctor)"
-}
 
 router = APIRouter(prefix=PREFIX)
-_env = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-)
-
-
-def _when(value: Any) -> str:
-    if not value:
-        return "—"
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    return value.astimezone(TZ).strftime("%d/%m/%Y %H:%M")
-
-
-def _gb(n: Any) -> str:
-    """Bytes as GB; "—" for a kiosk that has not reported its disk yet (enrolled, no
-    heartbeat: the template's lookup is then undefined, which once made the whole fleet
-    table answer 500)."""
-    if isinstance(n, bool) or not isinstance(n, int | float):
-        return "—"
-    return size(n, "GB")
-
-
-def _size(n: Any) -> str:
-    """Bytes, short (a log bundle's size beside its download link); "" when unknown."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        return ""
-    return size(n)
-
-
-_env.filters["when"] = _when
-_env.filters["gb"] = _gb
-_env.filters["size"] = _size
-#: The configuration form's labels (the key itself follows in English), with the format
-#: where it is not obvious.
-KEY_VI = {
-    "metadata.document_types": "Loại văn bản (MÃ=Tên; MÃ=Tên)",
-    "metadata.party_codes_csv": "Danh mục mã tổ chức, đảng viên (CSV)",
-    "selection.periods": "Giai đoạn cần số hóa (vd. 2015-2020; 2023)",
-    "selection.document_types": "Loại văn bản cần số hóa (mã, cách nhau bởi dấu phẩy)",
-    "selection.directions": "Sổ văn bản đến/đi (in, out; trống = cả hai)",
-    "export.recipients_pem": "Chứng thư nơi nhận (JSON: danh sách PEM)",
-    "export.allowed_sticks": "USB được phép (JSON)",
-    "signing.reason": "Lý do ký",
-    "signing.location": "Nơi ký",
-    "signing.field_name": "Tên ô chữ ký",
-    "uplink.window": "Giờ được gửi (vd. 18:00-07:00; trống = mọi lúc)",
-    "uplink.bandwidth_kbit": "Giới hạn băng thông (kbit/s)",
-    "ui.idle_timeout_s": "Tự đăng xuất sau (giây)",
-    "ui.idle_warning_s": "Cảnh báo trước khi đăng xuất (giây)",
-    "agent.heartbeat_s": "Chu kỳ báo cáo (giây)",
-}
-_env.globals.update(STATE_VI=STATE_VI, COMMAND_VI=COMMAND_VI, KEY_VI=KEY_VI)
-
-
-def render(name: str, session: Session | None, *, status: int = 200, **ctx: Any) -> HTMLResponse:
-    """The page; ``status`` is the HTTP status too (a refused action answers 403, not a
-    200 page that only says so)."""
-    return HTMLResponse(
-        _env.get_template(name).render(session=session, status=status, **ctx), status_code=status
-    )
 
 
 def accounts(request: Request) -> Accounts:
