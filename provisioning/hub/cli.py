@@ -121,6 +121,7 @@ def cmd_token_new(args: argparse.Namespace) -> int:
                 args.days or s.certs.token_days,
                 hub_url,
                 schemas.cert_sha256(load_cert(s.ca_cert_path)),
+                by="cli",
             )
         except GroupNameError as exc:
             raise KioskError(exc.code, exc.message_en, exc.message_vi, status=400) from None

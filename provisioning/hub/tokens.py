@@ -29,11 +29,14 @@ class NewToken:
     uri: str
 
 
-def mint_token(db: TokenDB, group: str, days: float, hub_url: str, ca_sha256: str) -> NewToken:
-    """Create a token for ``group``, record its hash, and return it with its QR URI."""
+def mint_token(
+    db: TokenDB, group: str, days: float, hub_url: str, ca_sha256: str, by: str | None = None
+) -> NewToken:
+    """Create a token for ``group``, record its hash (and ``by`` whom, in the event log),
+    and return it with its QR URI."""
     check_group(group)
     token = secrets.token_urlsafe(32)
     expires_at = now_utc() + timedelta(days=days)
     uri = schemas.build_enroll_uri(hub_url, token, ca_sha256)
-    db.add_token(hash_token(token), group, expires_at)
+    db.add_token(hash_token(token), group, expires_at, by=by)
     return NewToken(token=token, group=group, expires_at=expires_at, uri=uri)

@@ -299,11 +299,34 @@ async def revoke(request: Request, kiosk_id: str) -> Response:
 
 
 # --- enrollment tokens ---------------------------------------------------------------------
+async def _tokens_context(request: Request) -> dict[str, Any]:
+    """Beside the form: the tokens still open (withdrawable) and the groups there are, so
+    a new token's group is picked, not retyped with a typo that makes a new district."""
+    rows = await run_in_threadpool(request.app.state.fleet.devices)
+    return {
+        "open_tokens": await run_in_threadpool(request.app.state.hub.db.tokens.open_tokens),
+        "groups": await _known_groups(request, rows),
+    }
+
+
+async def _known_groups(request: Request, devices: list[dict[str, Any]]) -> list[str]:
+    """The groups kiosks are in, and those the signed configuration has (once it exists)."""
+    repo = request.app.state.config_repo
+    known = await run_in_threadpool(repo.groups) if await run_in_threadpool(repo.exists) else []
+    return sorted({d["group"] for d in devices} | set(known))
+
+
 @router.get("/tokens")
 @guard
 async def tokens_page(request: Request) -> Response:
     session = await current(request)
-    return render("tokens.html", session, token=None)
+    return render(
+        "tokens.html",
+        session,
+        token=None,
+        withdrawn=request.query_params.get("withdrawn"),
+        **await _tokens_context(request),
+    )
 
 
 @router.post("/tokens")
@@ -325,12 +348,38 @@ async def new_token(request: Request) -> Response:
         hub.settings.certs.token_days,
         hub.settings.url,
         schemas.cert_sha256(hub.ca_cert),
-    )
-    await run_in_threadpool(
-        hub.db.events.event, "token_created", None, group=group, by=session.username
+        f"admin:{session.username}",
     )
     svg = segno.make(tok.uri, error="m").svg_inline(scale=5)
-    return render("tokens.html", session, token=tok, qr_svg=svg)
+    return render(
+        "tokens.html",
+        session,
+        token=tok,
+        qr_svg=svg,
+        withdrawn=None,
+        **await _tokens_context(request),
+    )
+
+
+@router.post("/tokens/withdraw")
+@guard
+async def withdraw_token(request: Request) -> Response:
+    session = await current(request, "operator")
+    form = await form_of(request, session)
+    done = await run_in_threadpool(
+        request.app.state.hub.db.tokens.withdraw_token,
+        form.get("token_hash", ""),
+        f"admin:{session.username}",
+    )
+    if not done:
+        return render(
+            "error.html",
+            session,
+            status=404,
+            message_vi="Mã này không còn hiệu lực (đã dùng, đã hết hạn hoặc đã thu hồi).",
+            message_en="This token is no longer open (used, expired or withdrawn).",
+        )
+    return RedirectResponse(f"{PREFIX}/tokens?withdrawn=1", status_code=303)
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -378,11 +427,7 @@ async def _versions_and_groups(request: Request) -> dict[str, Any]:
     answers a preview: how many kiosks run each version, and the groups to choose from."""
     rows = await run_in_threadpool(request.app.state.fleet.devices)
     running = Counter(str((r["versions"] or {}).get("cfg", "—")) for r in rows)
-    known = await run_in_threadpool(request.app.state.config_repo.groups)
-    return {
-        "running": sorted(running.items()),
-        "groups": sorted({r["group"] for r in rows} | set(known)),
-    }
+    return {"running": sorted(running.items()), "groups": await _known_groups(request, rows)}
 
 
 @router.get("/config")

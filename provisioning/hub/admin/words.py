@@ -38,6 +38,7 @@ EVENT_VI = {
     "hub_initialized": "Khởi tạo máy chủ",
     "schema_migrated": "Nâng cấp cơ sở dữ liệu",
     "token_created": "Tạo mã đăng ký",
+    "token_withdrawn": "Thu hồi mã đăng ký",
     "enrolled": "Đăng ký máy",
     "reenrolled": "Đăng ký lại",
     "certificate_activated": "Chứng thư mới có hiệu lực",
