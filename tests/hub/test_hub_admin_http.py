@@ -58,7 +58,21 @@ def test_fleet_table_filters_counts_and_revocation(hub, tmp_path):
         # no anonymous access: every page sends to the sign-in form
         for path in ("/admin/", "/admin/kiosks/xa-an-binh", "/admin/tokens", "/admin/events"):
             r = c.get(path)
-            assert r.status_code == 303 and r.headers["location"] == "/admin/login", path
+            assert r.status_code == 303, path
+            assert r.headers["location"].split("?")[0] == "/admin/login", path
+        # a deep link comes back to its page once signed in, never to another site
+        r = c.get("/admin/kiosks/xa-an-lac?x=1")
+        assert r.headers["location"] == "/admin/login?next=%2Fadmin%2Fkiosks%2Fxa-an-lac%3Fx%3D1"
+        form = c.get(r.headers["location"]).text
+        assert 'name="next" value="/admin/kiosks/xa-an-lac?x=1"' in form
+        signed = c.post(
+            "/admin/login",
+            data={"username": "it1", "password": PASSWORD, "next": "/admin/kiosks/xa-an-lac"},
+        )
+        assert signed.status_code == 303 and signed.headers["location"] == "/admin/kiosks/xa-an-lac"
+        for evil in ("https://evil.example/", "//evil.example/admin/", "/admin/\\evil"):
+            r = c.post("/admin/login", data={"username": "it1", "password": PASSWORD, "next": evil})
+            assert r.headers["location"] == "/admin/", evil
         sign_in(c, "it1")
         page = c.get("/admin/").text
         assert sorted(_rows(page)) == ["xa-an-binh", "xa-an-lac", "xa-binh-minh"]

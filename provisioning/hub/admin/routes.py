@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -70,7 +71,11 @@ def guard(handler: Any) -> Any:
         try:
             return await handler(request, *a, **kw)
         except NeedSignIn:
-            return RedirectResponse(f"{PREFIX}/login", status_code=303)
+            target = f"{PREFIX}/login"
+            if request.method == "GET" and request.url.path != f"{PREFIX}/":
+                page = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                target += "?" + urlencode({"next": page})  # back there once signed in
+            return RedirectResponse(target, status_code=303)
         except PermissionError as exc:
             if str(exc) == "csrf":  # a form from an earlier sign-in or another tab
                 return render(
@@ -103,9 +108,18 @@ def guard(handler: Any) -> Any:
 
 
 # --- sign-in ---------------------------------------------------------------------------------
+def safe_next(value: Any) -> str:
+    """Where to go after signing in: a page of this admin site only (a link someone sends
+    must not turn the sign-in into a redirect to another site)."""
+    text = str(value or "")
+    if text.startswith(f"{PREFIX}/") and "//" not in text and "\\" not in text:
+        return text
+    return f"{PREFIX}/"
+
+
 @router.get("/login")
 async def login_page(request: Request) -> Response:
-    return render("login.html", None, error=None)
+    return render("login.html", None, error=None, next=safe_next(request.query_params.get("next")))
 
 
 @router.post("/login")
@@ -123,8 +137,8 @@ async def login(request: Request) -> Response:
             username=str(form.get("username", ""))[:64],
             code=exc.code,
         )
-        return render("login.html", None, error=exc)
-    resp = RedirectResponse(f"{PREFIX}/", status_code=303)
+        return render("login.html", None, error=exc, next=safe_next(form.get("next")))
+    resp = RedirectResponse(safe_next(form.get("next")), status_code=303)
     resp.set_cookie(COOKIE, token, httponly=True, secure=True, samesite="strict", path=PREFIX)
     return resp
 
