@@ -271,11 +271,11 @@ CHECKS: list[Callable[[Settings], Check]] = [
     check_uplink,
 ]
 
-#: The checks that open a device. While the kiosk service runs it holds these devices (a
-#: GPIO pin, the camera) and a second opener is refused ("pin already in use"), so the
-#: service's own view of them is reported instead of a failure that is not there.
-DEVICE_CHECKS = {"camera": check_camera, "pedal": check_pedal, "leds": check_leds}
-_DEVICE_VI = {"camera": "Máy ảnh", "pedal": "Bàn đạp", "leds": "Đèn báo"}
+#: The devices whose checks open them, with their Vietnamese names. While the kiosk service
+#: runs it holds these devices (a GPIO pin, the camera) and a second opener is refused ("pin
+#: already in use"), so the service's own view of them is reported instead of a failure
+#: that is not there.
+HELD_DEVICES = {"camera": "Máy ảnh", "pedal": "Bàn đạp", "leds": "Đèn báo"}
 
 
 def held_by_service(name: str, s: Settings, ok: bool) -> Check:
@@ -286,13 +286,13 @@ def held_by_service(name: str, s: Settings, ok: bool) -> Check:
             name,
             True,
             f"{backend} {name}: in use by the kiosk service, answering",
-            f"{_DEVICE_VI[name]} đang được dịch vụ máy quét dùng và hoạt động",
+            f"{HELD_DEVICES[name]} đang được dịch vụ máy quét dùng và hoạt động",
         )
     return Check(
         name,
         False,
         f"{backend} {name}: the kiosk service cannot reach it",
-        f"{_DEVICE_VI[name]} không hoạt động",
+        f"{HELD_DEVICES[name]} không hoạt động",
         "check the cable and the configuration, then restart the service",
         "Kiểm tra dây cắm và cấu hình, rồi khởi động lại dịch vụ",
     )
@@ -319,7 +319,7 @@ def run_checks(s: Settings, live: dict[str, bool] | None = None) -> list[Check]:
     for fn in CHECKS:
         name = fn.__name__.removeprefix("check_")
         try:
-            if live is not None and name in DEVICE_CHECKS and name in live:
+            if live is not None and name in HELD_DEVICES and name in live:
                 out.append(held_by_service(name, s, bool(live[name])))
             else:
                 out.append(fn(s))

@@ -2,16 +2,16 @@
 
 The touchscreen shows ``message_vi`` (or ``message_en``), never a traceback; the code is
 what the API returns and what the audit log records. The type itself is
-:class:`drivers.errors.BilingualError`, shared with the drivers.
+:class:`sohoa_common.errors.BilingualError`, shared with the drivers and the hub.
 """
 
 from __future__ import annotations
 
 import errno
 
-from drivers.errors import BilingualError
+from sohoa_common.errors import BilingualError
 
-#: The kiosk's one bilingual error type (drivers.errors.BilingualError, shared with drivers).
+#: The kiosk's one bilingual error type (sohoa_common.errors.BilingualError, shared with drivers).
 KioskError = BilingualError
 
 

@@ -19,7 +19,7 @@ import time
 from enum import StrEnum
 from typing import Any, Literal, NotRequired, Required, TypedDict, Unpack, overload
 
-from drivers.errors import ErrorFields
+from sohoa_common.errors import ErrorFields
 
 
 class EventKind(StrEnum):

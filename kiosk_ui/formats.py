@@ -1,9 +1,9 @@
 """How the screens write dates, times and numbers: the way Vietnamese clerks read them.
 
 Dates are dd/mm/yyyy in both languages (the catalog keeps ISO dates); numbers and sizes
-come from :mod:`sohoa_common.numbers` (decimal comma, SI sizes), which the hub's admin page
-uses too. Every template goes through these filters (registered in :mod:`kiosk_ui.screens`), so no screen
-shows a raw "2022-02-17" or "71.9".
+come from :mod:`sohoa_common.numbers` (decimal comma, SI sizes), which the hub's admin
+page uses too. Every template goes through these filters (registered in
+:mod:`kiosk_ui.screens`), so no screen shows a raw "2022-02-17" or "71.9".
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from drivers.errors import BilingualError
+from sohoa_common.errors import BilingualError
 
 PREVIEW_MAX_WIDTH = 1024
 """Live view frames are at most this wide: enough for the touchscreen, cheap to move."""

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from drivers.errors import BilingualError
+from sohoa_common.errors import BilingualError
 
 if TYPE_CHECKING:
     from drivers.scanner.base import Frame

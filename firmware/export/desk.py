@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.errors import ErrorFields
 from drivers.usb import UsbStorage, authorize
 from firmware.errors import KioskError
 from firmware.events import EventKind, ExportEvent, UsbStatus
@@ -28,6 +27,7 @@ from firmware.export.errors import ExportError
 from firmware.export.exporter import Exporter
 from firmware.export.preflight import Preflight
 from firmware.export.selection import may_export
+from sohoa_common.errors import ErrorFields
 
 log = logging.getLogger("sohoa.export")
 

@@ -123,8 +123,8 @@ def cmd_token_new(args: argparse.Namespace) -> int:
                 schemas.cert_sha256(load_cert(s.ca_cert_path)),
                 by="cli",
             )
-        except GroupNameError as exc:
-            raise KioskError(exc.code, exc.message_en, exc.message_vi, status=400) from None
+        except GroupNameError:  # the rule's own words, not the generic "bad argument"
+            raise
         except ValueError as exc:
             raise KioskError(
                 "token_args", str(exc), f"Tham số không hợp lệ: {exc}", status=400

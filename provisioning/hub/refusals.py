@@ -1,22 +1,19 @@
 """A request the hub's services refuse, said in Vietnamese and English.
 
-The services (rollouts, remote commands) are called by the admin page, the CLI and the
-device routes alike; each caller shows both messages its own way (an error page, a
-``KioskError`` on the terminal, an API error). Not the kiosk's ``KioskError``: the hub
-imports nothing of the kiosk.
+The services (rollouts, remote commands, group names) are called by the admin page, the
+CLI and the device routes alike. A refusal is the project's one bilingual error type
+(:class:`sohoa_common.errors.BilingualError`, the kiosk's ``KioskError`` too), so the CLI
+prints it as it prints every error, and the admin page renders it as an error page.
 """
 
 from __future__ import annotations
 
+from sohoa_common.errors import BilingualError
 
-class Refusal(Exception):
-    """``code`` is stable for tests and scripts; ``status`` is the HTTP status it answers."""
+
+class Refusal(BilingualError):
+    """``code`` is stable for tests and scripts; ``status`` is the HTTP status it answers
+    (400 unless said: a refusal is about the request)."""
 
     def __init__(self, code: str, message_en: str, message_vi: str, status: int = 400):
-        super().__init__(message_en)
-        self.code, self.message_en, self.message_vi, self.status = (
-            code,
-            message_en,
-            message_vi,
-            status,
-        )
+        super().__init__(code, message_en, message_vi, status=status)

@@ -35,15 +35,12 @@ OpenDB = Callable[[Any], contextlib.AbstractContextManager[Any]]
 
 @contextlib.contextmanager
 def _service(args: argparse.Namespace) -> Iterator[RolloutService]:
-    """The service over the hub's database; a refusal becomes the CLI's two-language error."""
-    from firmware.errors import KioskError
-    from provisioning.hub.rollouts import RolloutError, RolloutService
+    """The service over the hub's database (a refusal is already the CLI's two-language
+    error: :class:`provisioning.hub.refusals.Refusal`)."""
+    from provisioning.hub.rollouts import RolloutService
 
     with args.open_db(args.settings_of(args)) as db:
-        try:
-            yield RolloutService(db)
-        except RolloutError as exc:
-            raise KioskError(exc.code, exc.message_en, exc.message_vi, status=exc.status) from None
+        yield RolloutService(db)
 
 
 def _release(args: argparse.Namespace, prefix: str) -> dict[str, Any] | None:

@@ -40,6 +40,7 @@ from provisioning.fleet_schemas import UPDATE_OUTCOMES, ReleaseOffer, UpdateRepo
 from provisioning.hub.db import now_utc
 from provisioning.hub.refusals import Refusal
 from provisioning.hub.rollouts_db import RolloutDB
+from provisioning.schemas import is_sha256_hex
 
 if TYPE_CHECKING:
     from provisioning.hub.hub_db import HubDB
@@ -195,7 +196,7 @@ class RolloutService:
             if not (
                 rel.get("version")
                 and rel.get("target")
-                and re.fullmatch(r"[0-9a-f]{64}", str(rel.get("sha256", "")))
+                and is_sha256_hex(str(rel.get("sha256", "")))
                 and isinstance(rel.get("length"), int)
                 and rel["length"] > 0
             ):

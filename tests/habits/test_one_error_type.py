@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from drivers.errors import BilingualError
+from sohoa_common.errors import BilingualError
 
 
 def test_driver_and_firmware_errors_are_the_one_type():

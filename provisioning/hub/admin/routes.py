@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from provisioning import schemas
 from provisioning.fleet_schemas import COMMAND_KINDS, FLEET_KEYS
 from provisioning.hub.admin.accounts import AccountError, Accounts, Session
 from provisioning.hub.admin.views import render
@@ -57,8 +58,14 @@ async def current(request: Request, role: str = "viewer") -> Session:
 
 async def form_of(request: Request, session: Session) -> dict[str, str]:
     form = await request.form()
-    if form.get("csrf") != session.csrf:
-        raise PermissionError("csrf")
+    if form.get("csrf") != session.csrf:  # a form from an earlier sign-in or another tab
+        raise Refusal(
+            "stale_form",
+            "This form is out of date (signed in again, or another tab); "
+            "reload the page and try again.",
+            "Biểu mẫu đã cũ (đăng nhập lại hoặc mở ở thẻ khác); hãy tải lại trang rồi làm lại.",
+            status=403,
+        )
     return {k: str(v) for k, v in form.items()}
 
 
@@ -76,17 +83,7 @@ def guard(handler: Any) -> Any:
                 page = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 target += "?" + urlencode({"next": page})  # back there once signed in
             return RedirectResponse(target, status_code=303)
-        except PermissionError as exc:
-            if str(exc) == "csrf":  # a form from an earlier sign-in or another tab
-                return render(
-                    "error.html",
-                    None,
-                    status=403,
-                    message_vi="Biểu mẫu đã cũ (đăng nhập lại hoặc mở ở thẻ khác); "
-                    "hãy tải lại trang rồi làm lại.",
-                    message_en="This form is out of date (signed in again, or another tab); "
-                    "reload the page and try again.",
-                )
+        except PermissionError:
             return render(
                 "error.html",
                 None,
@@ -256,7 +253,7 @@ def _bundle_key(hub: Any, command: dict[str, Any]) -> str | None:
     sha, reported = output.get("sha256"), output.get("stored_as")
     if not isinstance(sha, str) or not isinstance(reported, str) or not reported:
         return None
-    if len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha):
+    if not schemas.is_sha256_hex(sha):
         return None
     obj = hub.db.receipts.object(sha)
     if obj is None or obj.get("stored_as") != reported:
@@ -348,7 +345,6 @@ async def tokens_page(request: Request) -> Response:
 async def new_token(request: Request) -> Response:
     import segno
 
-    from provisioning import schemas
     from provisioning.hub.tokens import mint_token
 
     session = await current(request, "operator")

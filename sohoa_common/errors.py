@@ -1,7 +1,7 @@
-"""The one bilingual error type of the kiosk: a stable code, English, Vietnamese, HTTP status.
+"""The one bilingual error type: a stable code, English, Vietnamese, HTTP status.
 
-It lives in the lowest layer so drivers (camera, scanner) and the firmware raise the same
-type: the touchscreen API converts it to ``{"code", "message"}`` in one handler, the CLI
+It lives in the neutral layer so drivers (camera, scanner), the firmware and the hub's
+services (a refused rollout or command, ``provisioning.hub.refusals``) raise the same type: the touchscreen API converts it to ``{"code", "message"}`` in one handler, the CLI
 prints it in one place, the audit log records the code. ``firmware.errors.KioskError`` is
 this type; subclasses add what their layer knows (a scanner's partial pages, a camera's
 device code) but never their own message fields.
